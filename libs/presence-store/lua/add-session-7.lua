@@ -1,0 +1,47 @@
+--[[
+  Registers a session; the first session of a client brings it online and writes an online event.
+  Re-registering a session that exists only renews its deadline (edges retry after errors).
+
+  KEYS[1] deadlines  ZSET  member "<sessionId>|<clientId>", score = deadline (ms, Redis time)
+  KEYS[2] client     HASH  sessionId -> {"node","connectedAt","ttl"}
+  KEYS[3] meta       HASH  sessionId -> state JSON
+  KEYS[4] online     ZSET  clientId, score 0 (ordered by id for paging)
+  KEYS[5] since      HASH  clientId -> online since (ms)
+  KEYS[6] lastseen   ZSET  clientId -> last seen (ms), offline clients only
+  KEYS[7] events     STREAM
+
+  ARGV[1] sessionId  ARGV[2] clientId  ARGV[3] node  ARGV[4] ttl (ms)
+  ARGV[5] state JSON or ''  ARGV[6] events maxlen  ARGV[7] channel  ARGV[8] shard
+
+  Returns { now, online event id or false }
+]]
+local rcall = redis.call
+--- @include "now-ms"
+--- @include "emit-event"
+
+local deadlines, client, meta, online, since, lastseen, events =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local session_id, client_id, node, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local state, maxlen, channel, shard = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+
+local now = now_ms()
+local member = session_id .. '|' .. client_id
+if rcall('HEXISTS', client, session_id) == 1 then
+  rcall('ZADD', deadlines, now + ttl, member)
+  return { now, false }
+end
+
+local was_offline = rcall('HLEN', client) == 0
+rcall('HSET', client, session_id, cjson.encode({ node = node, connectedAt = now, ttl = ttl }))
+if state ~= '' then rcall('HSET', meta, session_id, state) end
+rcall('ZADD', deadlines, now + ttl, member)
+if not was_offline then
+  return { now, false }
+end
+
+rcall('ZADD', online, 0, client_id)
+rcall('HSET', since, client_id, now)
+rcall('ZREM', lastseen, client_id)
+local id = emit_event(events, maxlen, channel, shard, {
+  type = 'online', clientId = client_id, sessionId = session_id, node = node, reason = false, at = now })
+return { now, id }

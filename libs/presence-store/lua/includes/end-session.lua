@@ -1,0 +1,26 @@
+-- Ends one session of a client. If it was the client's last session the client goes offline: it
+-- leaves the online set, its last-seen time is recorded and an offline event is written.
+-- Idempotent: a session that is already gone changes nothing and writes no event, so two racing
+-- callers (two sweepers, an edge and a sweeper) produce one event between them.
+--   k: { deadlines, client, meta, online, since, lastseen, events }
+-- Returns: false when the session did not exist, 0 when it ended and the client stays online,
+-- or the offline event's stream id.
+local function end_session(k, session_id, client_id, reason, at, maxlen, channel, shard)
+  local record = redis.call('HGET', k.client, session_id)
+  if not record then
+    redis.call('ZREM', k.deadlines, session_id .. '|' .. client_id)
+    return false
+  end
+  local node = cjson.decode(record).node
+  redis.call('HDEL', k.client, session_id)
+  redis.call('HDEL', k.meta, session_id)
+  redis.call('ZREM', k.deadlines, session_id .. '|' .. client_id)
+  if redis.call('HLEN', k.client) > 0 then
+    return 0
+  end
+  redis.call('ZREM', k.online, client_id)
+  redis.call('HDEL', k.since, client_id)
+  redis.call('ZADD', k.lastseen, at, client_id)
+  return emit_event(k.events, maxlen, channel, shard, {
+    type = 'offline', clientId = client_id, sessionId = session_id, node = node, reason = reason, at = at })
+end

@@ -1,0 +1,29 @@
+--[[
+  Renews the deadlines of live sessions of one shard: the edge node's batched "still here".
+  Only existing members are renewed (a session swept while its node was cut off is not revived
+  silently); the indexes of missing members are returned so the node can register them again.
+
+  KEYS[1] deadlines
+  ARGV[1] ttl (ms)  ARGV[2..] members "<sessionId>|<clientId>"
+
+  Returns { now, missing index (1-based among the members), ... }
+]]
+local rcall = redis.call
+--- @include "now-ms"
+
+local deadlines, ttl = KEYS[1], tonumber(ARGV[1])
+local now = now_ms()
+local deadline = now + ttl
+local scores = rcall('ZMSCORE', deadlines, unpack(ARGV, 2))
+local result = { now }
+local renew = {}
+for i, score in ipairs(scores) do
+  if score then
+    renew[#renew + 1] = deadline
+    renew[#renew + 1] = ARGV[i + 1]
+  else
+    result[#result + 1] = i
+  end
+end
+if #renew > 0 then rcall('ZADD', deadlines, 'XX', unpack(renew)) end
+return result

@@ -1,0 +1,39 @@
+--[[
+  Removes up to LIMIT sessions whose deadline has passed (their edge node stopped refreshing them)
+  and forgets last-seen times older than the last-seen TTL. Bounded work per call, whatever the
+  backlog; the caller repeats while `more` is 1. Client keys are derived from ARGV[1], which carries
+  the shard's hash tag, so every key touched lives in the same slot.
+
+  KEYS[1] deadlines  KEYS[2] meta  KEYS[3] online  KEYS[4] since  KEYS[5] lastseen  KEYS[6] events
+  ARGV[1] client key prefix ("<prefix>:{sN}:client:")  ARGV[2] limit  ARGV[3] events maxlen
+  ARGV[4] channel  ARGV[5] shard  ARGV[6] last-seen TTL (ms)
+
+  Returns { now, sessions removed, clients gone offline, more (1 if the limit was reached) }
+]]
+local rcall = redis.call
+--- @include "now-ms"
+--- @include "emit-event"
+--- @include "end-session"
+
+local deadlines, meta, online, since, lastseen, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local client_prefix, limit, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local channel, shard, lastseen_ttl = ARGV[4], ARGV[5], tonumber(ARGV[6])
+
+local now = now_ms()
+local expired = rcall('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, limit)
+local offline = 0
+for _, member in ipairs(expired) do
+  local bar = string.find(member, '|', 1, true)
+  local session_id, client_id = string.sub(member, 1, bar - 1), string.sub(member, bar + 1)
+  local k = { deadlines = deadlines, client = client_prefix .. client_id, meta = meta, online = online,
+    since = since, lastseen = lastseen, events = events }
+  local result = end_session(k, session_id, client_id, 'expired', now, maxlen, channel, shard)
+  if result ~= false and result ~= 0 then offline = offline + 1 end
+end
+
+local forgotten = rcall('ZRANGEBYSCORE', lastseen, '-inf', now - lastseen_ttl, 'LIMIT', 0, limit)
+if #forgotten > 0 then rcall('ZREM', lastseen, unpack(forgotten)) end
+
+local more = 0
+if #expired == limit or #forgotten == limit then more = 1 end
+return { now, #expired, offline, more }

@@ -1,0 +1,67 @@
+/** Why a session (and, if it was the last one, its client) went offline. */
+export const OFFLINE_REASONS = ['leave', 'closed', 'timeout', 'shutdown', 'expired'] as const;
+export type OfflineReason = (typeof OFFLINE_REASONS)[number];
+
+export const EVENT_TYPES = ['online', 'offline'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** One presence transition of a client, as stored, published and streamed. */
+export interface PresenceEvent {
+  /** `<shard>-<stream id>`: unique, and ordered within a client. */
+  id: string;
+  type: EventType;
+  clientId: string;
+  sessionId: string;
+  node: string;
+  /** Set on offline events; null on online events. */
+  reason: OfflineReason | null;
+  /** Milliseconds since the epoch, Redis time. */
+  at: number;
+}
+
+export interface SessionView {
+  sessionId: string;
+  node: string;
+  connectedAt: number;
+  /** When the session's edge node last vouched for it (its latest deadline refresh). */
+  lastSeenAt: number;
+  /** The state of the session's latest `PING <json>`, or null. */
+  meta: Record<string, unknown> | null;
+}
+
+export interface ClientPresence {
+  clientId: string;
+  online: boolean;
+  /** Since when the client is online (its first session of the current run), or null. */
+  onlineSince: number | null;
+  sessions: SessionView[];
+  /** Online: now (Redis time). Offline: when its last session ended, if known. */
+  lastSeenAt: number | null;
+}
+
+export interface QueryResult {
+  clientId: string;
+  online: boolean;
+  lastSeenAt: number | null;
+}
+
+export interface NodeView {
+  node: string;
+  sessions: number;
+  startedAt: number;
+  lastSeenAt: number;
+  /** False once its liveness deadline passed (crashed or cut off). */
+  alive: boolean;
+}
+
+export interface PresenceStats {
+  onlineClients: number;
+  sessions: number;
+  nodes: NodeView[];
+}
+
+export interface SweepResult {
+  removed: number;
+  offline: number;
+  more: boolean;
+}

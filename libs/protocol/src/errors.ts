@@ -1,0 +1,25 @@
+/**
+ * Error codes a server sends as `ERR <code> <message>` before closing.
+ * The set is part of the wire protocol (docs/protocol.md): add, never rename.
+ */
+export const ERROR_CODES = [
+  'bad_frame',
+  'frame_too_large',
+  'hello_required',
+  'hello_timeout',
+  'bad_client_id',
+  'bad_state',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** A client broke the protocol; the connection answers `ERR <code> <message>` and closes. */
+export class ProtocolError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'ProtocolError';
+    this.code = code;
+  }
+}
