@@ -23,3 +23,19 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Env): z.output<S
   });
   throw new ConfigError(`config: ${problems.join('; ')}`);
 }
+
+/**
+ * For a service's main: the validated config, or the one-line error on stderr and exit code 1
+ * (no stack trace: the message says what to change).
+ */
+export function loadConfigOrExit<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
+  try {
+    return loadConfig(schema, env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

@@ -40,3 +40,6 @@ export const eventSettings = {
 export function effectiveSessionTtlMs(settings: { SESSION_TTL_MS: number; SESSION_REFRESH_MS: number }): number {
   return settings.SESSION_TTL_MS > 0 ? settings.SESSION_TTL_MS : settings.SESSION_REFRESH_MS * 3;
 }
+
+/** Names a process in logs, stats and events: defaults to hostname-pid. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,64}$/;

@@ -5,7 +5,7 @@ export { KeySpace, sessionMember } from './keys.js';
 export type { ShardKeys } from './keys.js';
 export { PresenceStore } from './presence-store.js';
 export type { PresenceStoreOptions, StreamedEvent, WriteOp, WriteResult } from './presence-store.js';
-export { createRedisConnection, isCluster } from './redis-connection.js';
+export { createRedisConnection, isCluster, logRedisErrors, whenReady } from './redis-connection.js';
 export type { RedisConnectionOptions } from './redis-connection.js';
 export { SCRIPT_FILES, commandName, loadScriptSource } from './scripts.js';
 export { EVENT_TYPES, OFFLINE_REASONS } from './types.js';

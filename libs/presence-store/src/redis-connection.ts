@@ -6,6 +6,8 @@ export interface RedisConnectionOptions {
   /** Fail commands at once while disconnected instead of queueing them (callers retry). */
   failFast?: boolean;
   connectionName?: string;
+  /** Fail a command that has no reply after this long (a hung Redis must not hang callers). */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -18,6 +20,7 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis | 
     maxRetriesPerRequest: options.failFast ? 0 : null,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
     ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
+    ...(options.commandTimeoutMs !== undefined ? { commandTimeout: options.commandTimeoutMs } : {}),
   };
   if (options.mode === 'cluster') {
     const nodes = options.url.split(',').map((entry) => {
@@ -35,4 +38,44 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis | 
 
 export function isCluster(redis: Redis | Cluster): redis is Cluster {
   return (redis as Cluster).isCluster === true;
+}
+
+/**
+ * Logs Redis connection trouble without flooding: the first error of an outage, then at most one
+ * line every 30 s, and one line when the connection is back.
+ */
+export function logRedisErrors(
+  redis: Redis | Cluster,
+  logger: { warn(obj: object, msg?: string): void; info(obj: object, msg?: string): void },
+): void {
+  let lastLogged = 0;
+  let down = false;
+  redis.on('error', (err: Error) => {
+    const now = Date.now();
+    if (!down || now - lastLogged > 30_000) {
+      logger.warn({ err: { message: err.message } }, 'redis connection error');
+      lastLogged = now;
+    }
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) logger.info({}, 'redis connection restored');
+    down = false;
+  });
+}
+
+/** Resolves when the client is ready or after `timeoutMs`, whichever comes first (never rejects). */
+export function whenReady(redis: Redis | Cluster, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    redis.once('ready', onReady);
+  });
 }

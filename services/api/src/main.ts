@@ -1,0 +1,53 @@
+import type { Server } from 'node:http';
+import { loadConfigOrExit } from '@presence/config';
+import { KeySpace, PresenceStore, createRedisConnection, logRedisErrors, whenReady } from '@presence/presence-store';
+import { createLogger, createMetricsRegistry } from '@presence/telemetry';
+import { createApp } from './app.js';
+import { apiConfigSchema } from './config.js';
+import { EventHub } from './event-hub.js';
+
+const config = loadConfigOrExit(apiConfigSchema, process.env);
+const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
+const redis = createRedisConnection({
+  url: config.REDIS_URL, mode: config.REDIS_MODE, failFast: true, connectionName: 'api',
+  commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS,
+});
+const subscriber = createRedisConnection({ url: config.REDIS_URL, mode: config.REDIS_MODE, connectionName: 'api:events' });
+logRedisErrors(redis, logger.child({ component: 'redis' }));
+logRedisErrors(subscriber, logger.child({ component: 'redis-subscriber' }));
+
+const store = new PresenceStore(redis, {
+  keys: new KeySpace(config.KEY_PREFIX, config.SHARD_COUNT),
+  eventsMaxLen: config.EVENTS_MAXLEN,
+  lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
+});
+const hub = new EventHub(store, subscriber, logger.child({ component: 'event-hub' }), {
+  pollMs: config.EVENTS_POLL_MS,
+  maxBacklog: 100_000,
+});
+// Start even when Redis is down (requests then get 503), but don't race its first connection.
+await whenReady(redis, 3_000);
+await hub.start();
+const registry = createMetricsRegistry('api');
+const app = createApp({
+  store, redis, hub, logger: logger.child({ component: 'http' }), registry,
+  options: { sseKeepAliveMs: config.SSE_KEEPALIVE_MS, sseMaxBufferBytes: config.SSE_MAX_BUFFER_BYTES },
+});
+const server: Server = await new Promise((resolve, reject) => {
+  const listening = app.listen(config.API_PORT, config.API_HOST, (error?: Error) => (error ? reject(error) : resolve(listening)));
+});
+logger.info({ host: config.API_HOST, port: config.API_PORT }, 'api listening');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  hub.stop();
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await Promise.all([redis, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

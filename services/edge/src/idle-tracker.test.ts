@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { IdleTracker, type Tracked } from './idle-tracker.js';
+
+const item = (name: string): Tracked & { name: string } => ({ name, lastActivity: 0, trackedAt: 0 });
+
+describe('IdleTracker', () => {
+  it('expires exactly the entries silent for the timeout', () => {
+    const tracker = new IdleTracker<ReturnType<typeof item>>(1_000, 100);
+    const a = item('a');
+    const b = item('b');
+    const c = item('c');
+    tracker.add(a, 0);
+    tracker.add(b, 0);
+    tracker.add(c, 500);
+    tracker.touch(a, 950);
+    expect(tracker.expire(999).map((x) => x.name)).toEqual([]);
+    expect(tracker.expire(1_000).map((x) => x.name)).toEqual(['b']);
+    expect(tracker.expire(1_499).map((x) => x.name)).toEqual([]);
+    expect(tracker.expire(1_500).map((x) => x.name)).toEqual(['c']);
+    expect(tracker.expire(1_950).map((x) => x.name)).toEqual(['a']);
+    expect(tracker.size).toBe(0);
+  });
+
+  it('keeps entries touched within the granularity correct', () => {
+    const tracker = new IdleTracker<ReturnType<typeof item>>(1_000, 1_000);
+    const a = item('a');
+    tracker.add(a, 0);
+    // Touches inside the granularity do not move the entry, but still count.
+    for (let t = 10; t <= 900; t += 10) tracker.touch(a, t);
+    expect(tracker.expire(1_500)).toEqual([]);
+    expect(tracker.expire(1_899)).toEqual([]);
+    expect(tracker.expire(1_900).map((x) => x.name)).toEqual(['a']);
+  });
+
+  it('stops at the first entry that cannot have expired (no full scan)', () => {
+    const tracker = new IdleTracker<ReturnType<typeof item>>(1_000, 100);
+    const many = Array.from({ length: 10_000 }, (_, i) => item(String(i)));
+    many.forEach((x, i) => tracker.add(x, i));
+    let visited = 0;
+    const proxyExpire = tracker.expire(1_000 + 9);
+    visited = proxyExpire.length;
+    expect(visited).toBe(10);
+    expect(tracker.size).toBe(9_990);
+  });
+
+  it('deleted entries never expire', () => {
+    const tracker = new IdleTracker<ReturnType<typeof item>>(10, 1);
+    const a = item('a');
+    tracker.add(a, 0);
+    tracker.delete(a);
+    expect(tracker.expire(100)).toEqual([]);
+  });
+});

@@ -1,0 +1,55 @@
+import { effectiveSessionTtlMs, loadConfigOrExit } from '@presence/config';
+import { KeySpace, PresenceStore, createRedisConnection, logRedisErrors } from '@presence/presence-store';
+import { createLogger, createMetricsRegistry, startMetricsServer } from '@presence/telemetry';
+import { edgeConfigSchema } from './config.js';
+import { createEdgeServer } from './edge-server.js';
+import { createEdgeMetrics } from './metrics.js';
+
+const config = loadConfigOrExit(edgeConfigSchema, process.env);
+const logger = createLogger({ service: 'edge', level: config.LOG_LEVEL, node: config.NODE_ID });
+const redis = createRedisConnection({
+  url: config.REDIS_URL, mode: config.REDIS_MODE, failFast: true, connectionName: `edge:${config.NODE_ID}`,
+});
+logRedisErrors(redis, logger.child({ component: 'redis' }));
+const store = new PresenceStore(redis, {
+  keys: new KeySpace(config.KEY_PREFIX, config.SHARD_COUNT),
+  eventsMaxLen: config.EVENTS_MAXLEN,
+  lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
+});
+const registry = createMetricsRegistry('edge');
+const edge = createEdgeServer({
+  store,
+  logger: logger.child({ component: 'edge-server' }),
+  metrics: createEdgeMetrics(registry),
+  options: {
+    host: config.EDGE_HOST,
+    port: config.EDGE_PORT,
+    node: config.NODE_ID,
+    heartbeatIntervalMs: config.HEARTBEAT_INTERVAL_MS,
+    heartbeatTimeoutMs: config.HEARTBEAT_TIMEOUT_MS,
+    helloTimeoutMs: config.HELLO_TIMEOUT_MS,
+    heartbeatCheck: config.HEARTBEAT_CHECK,
+    sessionTtlMs: effectiveSessionTtlMs(config),
+    sessionRefreshMs: config.SESSION_REFRESH_MS,
+    logHeartbeats: config.LOG_HEARTBEATS,
+    drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+  },
+});
+
+const address = await edge.listen();
+const metricsServer =
+  config.EDGE_METRICS_PORT > 0 ? await startMetricsServer(registry, config.EDGE_HOST, config.EDGE_METRICS_PORT) : null;
+logger.info({ host: address.address, port: address.port, metricsPort: config.EDGE_METRICS_PORT }, 'edge node listening');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  await edge.close();
+  metricsServer?.close();
+  await redis.quit().catch(() => redis.disconnect());
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,36 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `npm start`: runs one edge node, one sweeper and the API as child processes of this one, for
+ * local use without Docker. Each child reads the same environment (REDIS_URL and the rest, see the
+ * README). Output is passed through (JSON log lines carry a `service` field). SIGTERM or SIGINT
+ * stops all three cleanly; if one of them exits, the others are stopped too.
+ */
+const services = ['edge', 'sweeper', 'api'] as const;
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+let exitCode = 0;
+
+for (const service of services) {
+  const entry = fileURLToPath(new URL(`../../${service}/dist/main.js`, import.meta.url));
+  const child = spawn(process.execPath, [entry], { stdio: 'inherit', env: process.env });
+  children.set(service, child);
+  child.on('exit', (code, signal) => {
+    children.delete(service);
+    if (!stopping) {
+      process.stderr.write(`local: ${service} exited (${signal ?? code}); stopping the others\n`);
+      exitCode = code === 0 || code === null ? 1 : code;
+      stop();
+    }
+    if (children.size === 0) process.exit(exitCode);
+  });
+}
+
+function stop(): void {
+  stopping = true;
+  for (const child of children.values()) child.kill('SIGTERM');
+}
+
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,33 @@
+import { hostname } from 'node:os';
+import {
+  NODE_ID_PATTERN,
+  eventSettings,
+  hostVar,
+  integerVar,
+  livenessSettings,
+  loggingSettings,
+  portVar,
+  redisSettings,
+} from '@presence/config';
+import { z } from 'zod';
+
+export const sweeperConfigSchema = z.object({
+  ...redisSettings,
+  ...loggingSettings,
+  ...eventSettings,
+  LAST_SEEN_TTL_MS: livenessSettings.LAST_SEEN_TTL_MS,
+  SWEEP_INTERVAL_MS: integerVar(1_000, 50, 600_000),
+  /** Sessions removed per script call: bounds how long one call holds Redis. */
+  SWEEP_BATCH: integerVar(500, 1, 10_000),
+  /** Shards this replica sweeps at once. */
+  SWEEP_CONCURRENCY: integerVar(4, 1, 64),
+  SWEEPER_HOST: hostVar('0.0.0.0'),
+  /** Prometheus metrics of this replica; 0 turns the endpoint off. */
+  SWEEPER_METRICS_PORT: portVar(9102),
+  NODE_ID: z
+    .string()
+    .regex(NODE_ID_PATTERN, { error: 'must be 1-64 characters of A-Z a-z 0-9 . _ : @ -' })
+    .default(`${hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').slice(0, 50)}-${process.pid}`),
+});
+
+export type SweeperConfig = z.output<typeof sweeperConfigSchema>;

@@ -1,0 +1,52 @@
+import { loadConfigOrExit } from '@presence/config';
+import { KeySpace, PresenceStore, createRedisConnection, logRedisErrors } from '@presence/presence-store';
+import { createLogger, createMetricsRegistry, startMetricsServer } from '@presence/telemetry';
+import { sweeperConfigSchema } from './config.js';
+import { createSweeper } from './sweeper.js';
+
+const config = loadConfigOrExit(sweeperConfigSchema, process.env);
+const logger = createLogger({ service: 'sweeper', level: config.LOG_LEVEL, node: config.NODE_ID });
+const connect = (name: string) =>
+  createRedisConnection({ url: config.REDIS_URL, mode: config.REDIS_MODE, connectionName: `sweeper:${config.NODE_ID}:${name}` });
+const redis = connect('store');
+const queueRedis = connect('queue');
+const workerRedis = connect('worker');
+for (const client of [redis, queueRedis, workerRedis]) logRedisErrors(client, logger.child({ component: 'redis' }));
+
+const store = new PresenceStore(redis, {
+  keys: new KeySpace(config.KEY_PREFIX, config.SHARD_COUNT),
+  eventsMaxLen: config.EVENTS_MAXLEN,
+  lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
+});
+const registry = createMetricsRegistry('sweeper');
+const sweeper = createSweeper({
+  store,
+  queueConnection: queueRedis,
+  workerConnection: workerRedis,
+  logger: logger.child({ component: 'sweeper' }),
+  registry,
+  options: {
+    intervalMs: config.SWEEP_INTERVAL_MS,
+    batch: config.SWEEP_BATCH,
+    concurrency: config.SWEEP_CONCURRENCY,
+    workerName: config.NODE_ID,
+  },
+});
+await sweeper.start();
+const metricsServer =
+  config.SWEEPER_METRICS_PORT > 0
+    ? await startMetricsServer(registry, config.SWEEPER_HOST, config.SWEEPER_METRICS_PORT)
+    : null;
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  await sweeper.close();
+  metricsServer?.close();
+  await Promise.all([redis, queueRedis, workerRedis].map((client) => client.quit().catch(() => client.disconnect())));
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,110 @@
+import type { PresenceStore } from '@presence/presence-store';
+import type { Logger } from '@presence/telemetry';
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+export const SWEEP_QUEUE = 'sweep';
+
+export interface SweeperOptions {
+  intervalMs: number;
+  batch: number;
+  concurrency: number;
+  workerName: string;
+}
+
+export interface SweeperDeps {
+  store: PresenceStore;
+  /** Connections for BullMQ (they must not fail fast: BullMQ blocks on one of them). */
+  queueConnection: ConnectionOptions;
+  workerConnection: ConnectionOptions;
+  logger: Logger;
+  registry: Registry;
+  options: SweeperOptions;
+}
+
+export interface Sweeper {
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface SweepJob {
+  shard: number;
+}
+
+/**
+ * Sweeps expired sessions. A BullMQ job scheduler per shard enqueues one sweep job per interval;
+ * every replica runs a Worker, so each shard is swept once per interval by whichever replica takes
+ * the job, and the work spreads over the replicas. Sweeps are idempotent in Redis (a session is
+ * removed and reported by exactly one script call), so a job that runs twice after a stalled
+ * worker is recovered writes no second event.
+ *
+ * Stalled jobs: a worker holds a lock on its job for `lockDuration` (renewed at half of it). If the
+ * replica dies, another replica finds the job stalled after at most `stalledInterval` and runs it
+ * again (up to `maxStalledCount` times, then it fails and the next scheduled job sweeps anyway).
+ * The following intervals' jobs are not held up by a stalled one.
+ */
+export function createSweeper(deps: SweeperDeps): Sweeper {
+  const { store, logger, options } = deps;
+  const registers = [deps.registry];
+  const sweepSeconds = new Histogram({
+    name: 'presence_sweep_seconds', help: 'Duration of one shard sweep job', registers,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  });
+  const expired = new Counter({ name: 'presence_sweep_sessions_expired_total', help: 'Sessions removed by sweeps', registers });
+  const offline = new Counter({
+    name: 'presence_events_total', help: 'Events written by this process, by type and reason', labelNames: ['type', 'reason'], registers,
+  });
+  const lockDuration = Math.max(2_000, options.intervalMs * 4);
+  const queue = new Queue<SweepJob>(SWEEP_QUEUE, { connection: deps.queueConnection, prefix: store.keys.queuePrefix });
+  let worker: Worker<SweepJob> | null = null;
+
+  async function sweep(job: Job<SweepJob>): Promise<{ removed: number; offline: number }> {
+    const { shard } = job.data;
+    const started = performance.now();
+    let removed = 0;
+    let wentOffline = 0;
+    // Bounded batches; a backlog bigger than one interval's worth continues in the next job.
+    for (;;) {
+      const result = await store.sweepShard(shard, options.batch);
+      removed += result.removed;
+      wentOffline += result.offline;
+      if (!result.more || performance.now() - started > options.intervalMs) break;
+    }
+    sweepSeconds.observe((performance.now() - started) / 1000);
+    if (removed > 0) {
+      expired.inc(removed);
+      offline.inc({ type: 'offline', reason: 'expired' }, wentOffline);
+      logger.info({ shard, removed, offline: wentOffline }, 'expired sessions swept');
+    }
+    return { removed, offline: wentOffline };
+  }
+
+  return {
+    async start() {
+      for (let shard = 0; shard < store.keys.shardCount; shard += 1) {
+        await queue.upsertJobScheduler(
+          `shard-${shard}`,
+          { every: options.intervalMs },
+          { name: 'sweep', data: { shard }, opts: { removeOnComplete: true, removeOnFail: 100 } },
+        );
+      }
+      worker = new Worker<SweepJob>(SWEEP_QUEUE, sweep, {
+        connection: deps.workerConnection,
+        prefix: store.keys.queuePrefix,
+        name: options.workerName,
+        concurrency: options.concurrency,
+        lockDuration,
+        stalledInterval: lockDuration,
+        maxStalledCount: 2,
+      });
+      worker.on('failed', (job, err) => logger.warn({ shard: job?.data.shard, err }, 'sweep job failed'));
+      worker.on('error', (err) => logger.warn({ err }, 'sweep worker error'));
+      logger.info({ shards: store.keys.shardCount, intervalMs: options.intervalMs, lockDuration }, 'sweeper started');
+    },
+
+    async close() {
+      await worker?.close();
+      await queue.close();
+    },
+  };
+}
