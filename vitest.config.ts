@@ -18,7 +18,11 @@ export default defineConfig({
     projects: [
       {
         resolve: { alias },
-        test: { name: 'unit', include: ['libs/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts'] },
+        test: {
+          name: 'unit',
+          include: ['libs/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         resolve: { alias },
@@ -30,6 +34,8 @@ export default defineConfig({
           hookTimeout: 60_000,
           // End-to-end files start several processes each; on two cores, two files at a time is the limit.
           maxWorkers: 2,
+          // Unit tests (no I/O) run first, then these.
+          sequence: { groupOrder: 1 },
         },
       },
     ],
