@@ -1,12 +1,16 @@
 import { z } from 'zod';
 
-/** A whole number within [min, max], with a default when the variable is unset or empty. */
+/**
+ * A whole number within [min, max], written in decimal digits (no `0x10`, `1e3` or blanks, which
+ * would otherwise pass as numbers), with a default when the variable is unset or empty.
+ */
 export function integerVar(defaultValue: number, min: number, max: number = Number.MAX_SAFE_INTEGER) {
-  return z.coerce
-    .number({ error: `must be a whole number between ${min} and ${max}` })
-    .int({ error: `must be a whole number between ${min} and ${max}` })
-    .min(min, { error: `must be at least ${min}` })
-    .max(max, { error: `must be at most ${max}` })
+  const range = `must be a whole number between ${min} and ${max}`;
+  return z
+    .string()
+    .regex(/^\s*-?\d{1,16}\s*$/, { error: range })
+    .transform(Number)
+    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
     .default(defaultValue);
 }
 

@@ -18,7 +18,7 @@ export const sweeperConfigSchema = z.object({
   LAST_SEEN_TTL_MS: livenessSettings.LAST_SEEN_TTL_MS,
   SWEEP_INTERVAL_MS: integerVar(1_000, 50, 600_000),
   /** Sessions removed per script call: bounds how long one call holds Redis. */
-  SWEEP_BATCH: integerVar(500, 1, 10_000),
+  SWEEP_BATCH: integerVar(200, 1, 10_000),
   /** Shards this replica sweeps at once. */
   SWEEP_CONCURRENCY: integerVar(4, 1, 64),
   SWEEPER_HOST: hostVar('0.0.0.0'),
