@@ -112,6 +112,13 @@ describe('multi-session clients', () => {
 });
 
 describe('HTTP queries', () => {
+  it('lists every edge node in stats, also one without sessions', async () => {
+    await waitFor(async () => {
+      const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { nodes: { node: string; alive: boolean }[] };
+      return stats.nodes.filter((n) => n.alive).map((n) => n.node).sort().join(',') === 'edge-0,edge-1';
+    }, { what: 'both edge nodes in /v1/stats' });
+  });
+
   it('shows the state of the latest PING as session meta', async () => {
     const { client } = await WireClient.session(edgePort(0), 'e2e-state');
     client.send('PING {"status":"busy","game":{"level":3}}');

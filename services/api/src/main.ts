@@ -43,6 +43,11 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
+  // A clean stop needs Redis; if it is unreachable, don't hang: exit non-zero after a deadline.
+  setTimeout(() => {
+    logger.error({}, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, 10_000).unref();
   hub.stop();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));

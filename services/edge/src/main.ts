@@ -46,6 +46,11 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
+  // A clean stop needs Redis; if it is unreachable, don't hang: exit non-zero after a deadline.
+  setTimeout(() => {
+    logger.error({}, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, config.DRAIN_TIMEOUT_MS + 5_000).unref();
   await edge.close();
   metricsServer?.close();
   await redis.quit().catch(() => redis.disconnect());

@@ -144,6 +144,8 @@ export class SessionWriter {
     const refreshing = this.refreshDue;
     if (refreshing) {
       this.refreshDue = false;
+      // The node's own liveness goes out with every refresh, also when it holds no session.
+      void this.beat();
       for (const op of this.refreshOps()) {
         ops.push(op);
         opTask.push(null);
@@ -168,7 +170,6 @@ export class SessionWriter {
       }
       this.apply(task, result);
     });
-    if (refreshing) void this.beat();
 
     if (failedError !== null) {
       this.failures += 1;

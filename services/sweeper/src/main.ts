@@ -43,6 +43,11 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
+  // A clean stop needs Redis; if it is unreachable, don't hang: exit non-zero after a deadline.
+  setTimeout(() => {
+    logger.error({}, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, 10_000).unref();
   await sweeper.close();
   metricsServer?.close();
   await Promise.all([redis, queueRedis, workerRedis].map((client) => client.quit().catch(() => client.disconnect())));
