@@ -10,6 +10,7 @@ const alias = {
   '@presence/config': lib('config'),
   '@presence/telemetry': lib('telemetry'),
   '@presence/presence-store': lib('presence-store'),
+  '@presence/client': lib('client'),
 };
 
 export default defineConfig({

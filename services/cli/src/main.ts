@@ -1,0 +1,2 @@
+import { CLIENT_PLACEHOLDER } from "@presence/client";
+console.log(CLIENT_PLACEHOLDER);
