@@ -193,3 +193,70 @@ describe('queries', () => {
     expect(stats.nodes).toMatchObject([{ node: 'n1', sessions: 3, alive: true }]);
   });
 });
+
+describe('offline grace, real end times and lost state', () => {
+  const remove = (sessionId: string, clientId: string, reason: 'closed' | 'shutdown' | 'leave', extra: object = {}) =>
+    ({ kind: 'remove', sessionId, clientId, reason, ...extra }) as const;
+
+  it('a closed session lingers for the grace; a return within it writes no event at all', async () => {
+    const store = createTestStore(redis);
+    await store.write(add('s1', 'gina'));
+    expect(await store.write(remove('s1', 'gina', 'closed', { graceMs: 60_000 }))).toMatchObject({ eventId: null, existed: true });
+    const lingering = await store.getClient('gina');
+    expect(lingering.online).toBe(true);
+    expect(lingering.sessions[0]?.endedAt).toEqual(expect.any(Number));
+    expect(await store.write(add('s2', 'gina'))).toMatchObject({ eventId: null });
+    expect((await store.getClient('gina')).sessions.map((s) => s.sessionId)).toEqual(['s2']);
+    await store.write(remove('s2', 'gina', 'leave'));
+    expect((await allEvents(store)).map((e) => [e.type, e.reason])).toEqual([
+      ['online', null],
+      ['offline', 'leave'],
+    ]);
+  });
+
+  it('when the grace runs out the sweeper reports the real reason and end time', async () => {
+    const store = createTestStore(redis, { shards: 1 });
+    const added = await store.write(add('s1', 'hank'));
+    const endedAt = (added.kind === 'add' ? added.now : 0) + 3;
+    await waitFor(async () => (await redisNow()) > endedAt + 5, { what: 'the end time to be in the past' });
+    await store.write(remove('s1', 'hank', 'shutdown', { graceMs: 20, endedAt }));
+    const swept = await waitFor(async () => {
+      const result = await store.sweepShard(0, 100);
+      return result.removed === 1 ? result : false;
+    }, { what: 'the grace to run out' });
+    expect(swept.offline).toBe(1);
+    const offline = (await allEvents(store)).find((e) => e.type === 'offline');
+    expect(offline).toMatchObject({ reason: 'shutdown', at: endedAt, sessionId: 's1' });
+    expect((await store.getClient('hank')).lastSeenAt).toBe(endedAt);
+  });
+
+  it('a leave that reaches Redis late carries the time the edge saw it', async () => {
+    const store = createTestStore(redis);
+    const added = await store.write(add('s1', 'ivy'));
+    const connectedAt = added.kind === 'add' ? added.now : 0;
+    const start = await redisNow();
+    await waitFor(async () => (await redisNow()) > start + 20, { what: 'time to pass' });
+    await store.write(remove('s1', 'ivy', 'leave', { endedAt: connectedAt + 5 }));
+    expect((await allEvents(store))[1]).toMatchObject({ type: 'offline', at: connectedAt + 5 });
+  });
+
+  it('reports a session Redis lost (empty restart) offline exactly once', async () => {
+    const store = createTestStore(redis);
+    const registeredAt = (await redisNow()) - 1_000;
+    const op = remove('lost', 'jill', 'leave', { node: 'n9', registeredAt, endedAt: registeredAt + 500 });
+    expect(await store.write(op)).toMatchObject({ existed: false, eventId: expect.any(String) });
+    expect(await store.write(op)).toMatchObject({ existed: false, eventId: null });
+    expect((await allEvents(store)).map((e) => [e.type, e.reason, e.node, e.at])).toEqual([
+      ['offline', 'leave', 'n9', registeredAt + 500],
+    ]);
+  });
+
+  it('rejects a session over the per-client limit without writing anything', async () => {
+    const store = createTestStore(redis);
+    const limited = (id: string) => ({ ...add(id, 'kim'), maxSessions: 2 });
+    await store.write(limited('s1'));
+    await store.write(limited('s2'));
+    expect(await store.write(limited('s3'))).toMatchObject({ rejected: 'too_many_sessions', eventId: null });
+    expect((await store.getClient('kim')).sessions.map((s) => s.sessionId)).toEqual(['s1', 's2']);
+  });
+});

@@ -18,6 +18,9 @@ export const FAST_TIMING = {
   SESSION_TTL_MS: '1000',
   SWEEP_INTERVAL_MS: '200',
   EVENTS_POLL_MS: '200',
+  // Off unless a test is about them: most tests check that an event comes promptly.
+  OFFLINE_GRACE_MS: '0',
+  DRAIN_WINDOW_MS: '200',
 } as const;
 
 export type ServiceName = 'edge' | 'sweeper' | 'api';

@@ -1,6 +1,8 @@
 --[[
-  Removes up to LIMIT sessions whose deadline has passed (their edge node stopped refreshing them)
-  and forgets last-seen times older than the last-seen TTL. Bounded work per call, whatever the
+  Removes up to LIMIT sessions whose deadline has passed and forgets last-seen times older than the
+  last-seen TTL. A live session past its deadline lost its edge node: it ends as `expired`, now. A
+  lingering session (ended by `closed`/`shutdown`, its grace now over) ends with its own reason and
+  end time. Bounded work per call, whatever the
   backlog; the caller repeats while `more` is 1. Client keys are derived from ARGV[1], which carries
   the shard's hash tag, so every key touched lives in the same slot.
 
@@ -13,6 +15,7 @@
 local rcall = redis.call
 --- @include "now-ms"
 --- @include "emit-event"
+--- @include "go-offline"
 --- @include "end-session"
 
 local deadlines, meta, online, since, lastseen, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -27,7 +30,13 @@ for _, member in ipairs(expired) do
   local session_id, client_id = string.sub(member, 1, bar - 1), string.sub(member, bar + 1)
   local k = { deadlines = deadlines, client = client_prefix .. client_id, meta = meta, online = online,
     since = since, lastseen = lastseen, events = events }
-  local result = end_session(k, session_id, client_id, 'expired', now, maxlen, channel, shard)
+  local reason, at = 'expired', now
+  local raw = rcall('HGET', k.client, session_id)
+  if raw then
+    local record = cjson.decode(raw)
+    if record.endedAt then reason, at = record.reason, record.endedAt end
+  end
+  local result = end_session(k, session_id, client_id, reason, at, maxlen, channel, shard)
   if result ~= false and result ~= 0 then offline = offline + 1 end
 end
 

@@ -26,13 +26,26 @@ export interface PresenceStoreOptions {
 
 /** A write an edge node batches; see `PresenceStore.execute`. */
 export type WriteOp =
-  | { kind: 'add'; sessionId: string; clientId: string; node: string; ttlMs: number; stateJson: string | null }
-  | { kind: 'remove'; sessionId: string; clientId: string; reason: OfflineReason }
+  | {
+      kind: 'add'; sessionId: string; clientId: string; node: string; ttlMs: number; stateJson: string | null;
+      /** Most live sessions per client; 0 for no limit. */
+      maxSessions?: number;
+    }
+  | {
+      kind: 'remove'; sessionId: string; clientId: string; reason: OfflineReason;
+      /** When it ended, in Redis time as the edge estimates it; null for "now". */
+      endedAt?: number | null;
+      /** Offline grace for `closed`/`shutdown`: the client stays online this long in case it returns. */
+      graceMs?: number;
+      node?: string;
+      /** When Redis registered the session (the add's `now`), if it did. */
+      registeredAt?: number | null;
+    }
   | { kind: 'state'; sessionId: string; clientId: string; stateJson: string }
   | { kind: 'refresh'; shard: number; members: string[]; ttlMs: number };
 
 export type WriteResult =
-  | { ok: true; kind: 'add'; now: number; eventId: string | null }
+  | { ok: true; kind: 'add'; now: number; eventId: string | null; rejected: 'too_many_sessions' | null }
   | { ok: true; kind: 'remove'; now: number; eventId: string | null; existed: boolean }
   | { ok: true; kind: 'state'; stored: boolean }
   | { ok: true; kind: 'refresh'; now: number; missing: string[] }
@@ -111,12 +124,13 @@ export class PresenceStore {
       case 'add':
         void callScript(target, 'add-session-7', this.transitionKeys(keys, op.clientId), [
           op.sessionId, op.clientId, op.node, op.ttlMs, op.stateJson ?? '', this.shardMaxLen,
-          this.keys.eventsChannel, shard,
+          this.keys.eventsChannel, shard, op.maxSessions ?? 0,
         ]);
         return;
       case 'remove':
         void callScript(target, 'remove-session-7', this.transitionKeys(keys, op.clientId), [
-          op.sessionId, op.clientId, op.reason, this.shardMaxLen, this.keys.eventsChannel, shard,
+          op.sessionId, op.clientId, op.reason, op.endedAt ?? '', op.graceMs ?? 0, op.node ?? '',
+          op.registeredAt ?? '', this.shardMaxLen, this.keys.eventsChannel, shard,
         ]);
         return;
       case 'state':
@@ -166,15 +180,18 @@ export class PresenceStore {
     const sessions: SessionView[] = [];
     for (let i = 3; i + 3 < reply.length; i += 4) {
       const sessionId = String(reply[i]);
-      const record = JSON.parse(String(reply[i + 1])) as { node: string; connectedAt: number; ttl: number };
+      const record = JSON.parse(String(reply[i + 1])) as { node: string; connectedAt: number; ttl: number; endedAt?: number };
       const deadline = reply[i + 2] === null ? null : Number(reply[i + 2]);
       const meta = reply[i + 3] === null ? null : (JSON.parse(String(reply[i + 3])) as Record<string, unknown>);
+      // A lingering session (in its offline grace) was last seen when it ended.
+      const refreshedAt = deadline === null ? record.connectedAt : Math.max(record.connectedAt, deadline - record.ttl);
       sessions.push({
         sessionId,
         node: record.node,
         connectedAt: record.connectedAt,
-        lastSeenAt: deadline === null ? record.connectedAt : Math.max(record.connectedAt, deadline - record.ttl),
+        lastSeenAt: record.endedAt ?? refreshedAt,
         meta,
+        endedAt: record.endedAt ?? null,
       });
     }
     sessions.sort((a, b) => a.connectedAt - b.connectedAt || a.sessionId.localeCompare(b.sessionId));
@@ -336,8 +353,11 @@ function failed(op: WriteOp, error: unknown): WriteResult {
 function toWriteResult(op: WriteOp, reply: unknown): WriteResult {
   switch (op.kind) {
     case 'add': {
-      const [now, eventId] = reply as [number, string | null];
-      return { ok: true, kind: 'add', now: Number(now), eventId: eventId ?? null };
+      const [now, eventId, rejected] = reply as [number, string | null, string | null];
+      return {
+        ok: true, kind: 'add', now: Number(now), eventId: eventId ?? null,
+        rejected: rejected === 'too_many_sessions' ? rejected : null,
+      };
     }
     case 'remove': {
       const [now, eventId, existed] = reply as [number, string | null, number];

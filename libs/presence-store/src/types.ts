@@ -27,6 +27,11 @@ export interface SessionView {
   lastSeenAt: number;
   /** The state of the session's latest `PING <json>`, or null. */
   meta: Record<string, unknown> | null;
+  /**
+   * Set while the session lingers in its offline grace: its connection ended (closed, or its node
+   * shut down) at this time, and the client counts as online until the grace is over.
+   */
+  endedAt: number | null;
 }
 
 export interface ClientPresence {

@@ -9,6 +9,11 @@ export const ERROR_CODES = [
   'hello_timeout',
   'bad_client_id',
   'bad_state',
+  'unauthorized',
+  'server_busy',
+  'too_many_connections',
+  'rate_limited',
+  'too_many_sessions',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

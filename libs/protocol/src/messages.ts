@@ -1,7 +1,7 @@
 import { isValidClientId } from './client-id.js';
 import { ProtocolError } from './errors.js';
 
-/** Largest PING state in bytes (the JSON text after `PING `). */
+/** Default largest PING state in bytes (the JSON text after `PING `); an edge may configure less or more. */
 export const MAX_STATE_BYTES = 1024;
 /** Longest HELLO token in characters. */
 export const MAX_TOKEN_LENGTH = 2048;
@@ -26,7 +26,7 @@ const EMPTY_MESSAGE: ClientMessage = Object.freeze({ type: 'empty' });
  * Parses one frame (without its newline). Throws ProtocolError with the documented code for anything
  * that is not a well-formed client message. A bare `PING` and `BYE` are recognised from their bytes.
  */
-export function parseClientFrame(frame: Buffer): ClientMessage {
+export function parseClientFrame(frame: Buffer, maxStateBytes: number = MAX_STATE_BYTES): ClientMessage {
   if (frame.length === 0) return EMPTY_MESSAGE;
   if (frame.equals(PING)) return PING_MESSAGE;
   if (frame.equals(BYE)) return BYE_MESSAGE;
@@ -45,7 +45,7 @@ export function parseClientFrame(frame: Buffer): ClientMessage {
     case 'HELLO':
       return parseHello(rest);
     case 'PING':
-      return parsePingState(rest);
+      return parsePingState(rest, maxStateBytes);
     case 'BYE':
       throw new ProtocolError('bad_frame', 'BYE takes no arguments');
     default:
@@ -68,9 +68,10 @@ function parseHello(rest: string): ClientMessage {
   return { type: 'hello', clientId, token: token ?? null };
 }
 
-function parsePingState(json: string): ClientMessage {
-  if (Buffer.byteLength(json) > MAX_STATE_BYTES) {
-    throw new ProtocolError('bad_state', `state may be at most ${MAX_STATE_BYTES} bytes of JSON`);
+function parsePingState(json: string, maxStateBytes: number): ClientMessage {
+  // Checked before parsing, so a JSON bomb costs at most this many bytes of work.
+  if (Buffer.byteLength(json) > maxStateBytes) {
+    throw new ProtocolError('bad_state', `state may be at most ${maxStateBytes} bytes of JSON`);
   }
   let state: unknown;
   try {

@@ -16,6 +16,7 @@ import type { EdgeConnection, EdgeSession } from './edge-session.js';
 import { IdleTracker } from './idle-tracker.js';
 import type { EdgeMetrics } from './metrics.js';
 import { SessionWriter } from './session-writer.js';
+import { TokenRejected, type TokenVerifier } from './token-verifier.js';
 
 export interface EdgeServerOptions {
   host: string;
@@ -29,8 +30,18 @@ export interface EdgeServerOptions {
   sessionTtlMs: number;
   sessionRefreshMs: number;
   logHeartbeats: boolean;
+  /** On shutdown, `BYE shutdown` is spread over this window so clients don't reconnect at once. */
+  drainWindowMs: number;
   /** How long a graceful close waits for Redis to confirm the sessions it ended. */
   drainTimeoutMs: number;
+  /** A session ended by `closed`/`shutdown` keeps its client online this long (0: no grace). */
+  offlineGraceMs: number;
+  maxConnections: number;
+  /** 0: no per-address limit (behind a TCP load balancer every client shares its address). */
+  maxConnectionsPerAddress: number;
+  maxFramesPerSecond: number;
+  maxSessionsPerClient: number;
+  maxStateBytes: number;
 }
 
 export interface EdgeServerDeps {
@@ -38,12 +49,16 @@ export interface EdgeServerDeps {
   logger: Logger;
   metrics: EdgeMetrics;
   options: EdgeServerOptions;
+  /** Checks HELLO tokens; null when AUTH_MODE=none. */
+  verifyToken: TokenVerifier | null;
 }
 
 export interface EdgeServer {
   listen(): Promise<AddressInfo>;
-  /** Stops accepting, ends every session with `BYE shutdown`, writes the ends to Redis, closes. */
+  /** Stops accepting, ends every session with `BYE shutdown` over the drain window, writes the ends to Redis, closes. */
   close(): Promise<void>;
+  /** Redis is reachable again: renew deadlines and retry pending writes now. */
+  redisReady(): void;
   readonly sessionCount: number;
   readonly connectionCount: number;
 }
@@ -52,20 +67,30 @@ export interface EdgeServer {
 const MAX_UNSENT_BYTES = 64 * 1024;
 /** After `ERR` or `BYE` the peer gets this long to close before the socket is destroyed. */
 const CLOSE_GRACE_MS = 2_000;
+/** Frames a client may pipeline behind a HELLO whose token is being checked. */
+const MAX_HELD_FRAMES = 32;
+const DRAIN_TICK_MS = 50;
 const CONNECTION = Symbol('edge-connection');
 
 type SocketWithConnection = Socket & { [CONNECTION]?: EdgeConnection };
 
 export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
-  const { store, logger, metrics, options } = deps;
+  const { store, logger, metrics, options, verifyToken } = deps;
   const connections = new Set<EdgeConnection>();
+  const perAddress = new Map<string, number>();
   const sessions = new Map<string, EdgeSession>();
   const helloTracker = new IdleTracker<EdgeConnection>(options.helloTimeoutMs);
   const liveTracker = new IdleTracker<EdgeConnection>(options.heartbeatTimeoutMs);
   const writer = new SessionWriter({
     store, node: options.node, sessionTtlMs: options.sessionTtlMs, refreshMs: options.sessionRefreshMs,
-    startedAt: Date.now(), logger, metrics, sessions,
+    startedAt: Date.now(), logger, metrics, sessions, offlineGraceMs: options.offlineGraceMs,
+    maxSessionsPerClient: options.maxSessionsPerClient,
+    onRejected: (session) => {
+      const conn = connectionOf.get(session.sessionId);
+      if (conn !== undefined) closeWithError(conn, 'too_many_sessions', `at most ${options.maxSessionsPerClient} sessions per clientId`);
+    },
   });
+  const connectionOf = new Map<string, EdgeConnection>();
   let closing = false;
   let scanTimer: NodeJS.Timeout | null = null;
 
@@ -78,30 +103,48 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       socket.destroy();
       return;
     }
+    const address = socket.remoteAddress ?? 'unknown';
     const conn: EdgeConnection = {
-      socket, decoder: new FrameDecoder(), phase: 'hello', remote: `${socket.remoteAddress}:${socket.remotePort}`,
-      session: null, lastActivity: 0, trackedAt: 0,
+      socket, decoder: new FrameDecoder(), phase: 'hello', remote: `${address}:${socket.remotePort}`, address,
+      session: null, lastActivity: 0, trackedAt: 0, rateWindowStart: 0, rateCount: 0, held: null,
     };
     (socket as SocketWithConnection)[CONNECTION] = conn;
-    connections.add(conn);
-    metrics.connections.inc();
-    helloTracker.add(conn, performance.now());
-    socket.on('data', onData);
     socket.on('close', onClose);
     socket.on('error', onError);
+    connections.add(conn);
+    perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+    metrics.connections.inc();
+    if (connections.size > options.maxConnections) {
+      closeWithError(conn, 'server_busy', 'this node is full; try again later or another node');
+      return;
+    }
+    if (options.maxConnectionsPerAddress > 0 && (perAddress.get(address) ?? 0) > options.maxConnectionsPerAddress) {
+      closeWithError(conn, 'too_many_connections', `at most ${options.maxConnectionsPerAddress} connections per address`);
+      return;
+    }
+    helloTracker.add(conn, performance.now());
+    socket.on('data', onData);
   }
 
   function onData(this: SocketWithConnection, chunk: Buffer): void {
     const conn = this[CONNECTION];
     if (conn === undefined || conn.phase === 'closed') return;
+    feed(conn, chunk);
+  }
+
+  function feed(conn: EdgeConnection, chunk: Buffer): void {
     try {
       conn.decoder.push(chunk, (frame) => handleFrame(conn, frame));
     } catch (error) {
-      if (error instanceof ProtocolError) closeWithError(conn, error.code, error.message);
-      else {
-        logger.error({ err: error, remote: conn.remote }, 'unexpected error handling a frame');
-        closeWithError(conn, 'bad_frame', 'internal error');
-      }
+      fail(conn, error);
+    }
+  }
+
+  function fail(conn: EdgeConnection, error: unknown): void {
+    if (error instanceof ProtocolError) closeWithError(conn, error.code, error.message);
+    else {
+      logger.error({ err: error, remote: conn.remote }, 'unexpected error handling a frame');
+      closeWithError(conn, 'bad_frame', 'internal error');
     }
   }
 
@@ -112,7 +155,12 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     conn.phase = 'closed';
     helloTracker.delete(conn);
     liveTracker.delete(conn);
-    if (connections.delete(conn)) metrics.connections.dec();
+    if (connections.delete(conn)) {
+      metrics.connections.dec();
+      const left = (perAddress.get(conn.address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(conn.address);
+      else perAddress.set(conn.address, left);
+    }
   }
 
   function onError(this: SocketWithConnection, err: Error): void {
@@ -120,9 +168,27 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     logger.debug({ err, remote: this[CONNECTION]?.remote }, 'socket error');
   }
 
-  /** Returns false once the connection is closing, so the decoder stops handing out frames. */
+  /** Returns false once the connection stops taking frames, so the decoder stops handing them out. */
   function handleFrame(conn: EdgeConnection, frame: Buffer): boolean {
-    const message = parseClientFrame(frame);
+    if (conn.phase === 'authenticating') {
+      // Frames pipelined behind a HELLO wait for its token check (the socket is paused meanwhile).
+      if ((conn.held ??= []).length >= MAX_HELD_FRAMES) {
+        closeWithError(conn, 'rate_limited', 'too many frames before WELCOME');
+        return false;
+      }
+      conn.held.push(Buffer.from(frame));
+      return true;
+    }
+    const now = performance.now();
+    if (now - conn.rateWindowStart >= 1_000) {
+      conn.rateWindowStart = now;
+      conn.rateCount = 0;
+    }
+    if (++conn.rateCount > options.maxFramesPerSecond) {
+      closeWithError(conn, 'rate_limited', `at most ${options.maxFramesPerSecond} frames per second`);
+      return false;
+    }
+    const message = parseClientFrame(frame, options.maxStateBytes);
     metrics.frames.inc();
     if (conn.phase === 'hello') {
       if (message.type === 'empty') return true;
@@ -130,12 +196,16 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
         closeWithError(conn, 'hello_required', 'the first frame must be HELLO <clientId> [<token>]');
         return false;
       }
-      startSession(conn, message.clientId);
+      if (verifyToken === null) {
+        startSession(conn, message.clientId);
+        return true;
+      }
+      authenticate(conn, message.clientId, message.token);
       return true;
     }
     const session = conn.session;
     if (session === null || conn.phase !== 'live') return false;
-    liveTracker.touch(conn, performance.now());
+    liveTracker.touch(conn, now);
     switch (message.type) {
       case 'ping':
         metrics.heartbeats.inc();
@@ -158,17 +228,45 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     }
   }
 
+  function authenticate(conn: EdgeConnection, clientId: string, token: string | null): void {
+    conn.phase = 'authenticating';
+    conn.socket.pause();
+    (verifyToken as TokenVerifier)(token, clientId).then(
+      () => {
+        if (conn.phase !== 'authenticating') return;
+        startSession(conn, clientId);
+        const held = conn.held ?? [];
+        conn.held = null;
+        for (const frame of held) {
+          try {
+            if (!handleFrame(conn, frame)) return;
+          } catch (error) {
+            fail(conn, error);
+            return;
+          }
+        }
+        conn.socket.resume();
+      },
+      (error: unknown) => {
+        if (conn.phase !== 'authenticating') return;
+        const reason = error instanceof TokenRejected ? error.message : 'token could not be checked';
+        closeWithError(conn, 'unauthorized', reason);
+      },
+    );
+  }
+
   function startSession(conn: EdgeConnection, clientId: string): void {
     const sessionId = randomBytes(10).toString('hex');
     const session: EdgeSession = {
       sessionId, clientId, shard: store.keys.shardOf(clientId), member: sessionMember(sessionId, clientId),
-      stateJson: null, stateQueued: false, registered: false, endedWith: null,
+      stateJson: null, stateQueued: false, registered: false, registeredAt: null, endedWith: null, endedAtMono: null,
     };
     helloTracker.delete(conn);
     conn.session = session;
     conn.phase = 'live';
     if (options.heartbeatCheck) liveTracker.add(conn, performance.now());
     sessions.set(sessionId, session);
+    connectionOf.set(sessionId, conn);
     metrics.sessions.inc();
     writer.add(session);
     send(conn, welcomeFrame(sessionId, options.heartbeatIntervalMs, options.heartbeatTimeoutMs));
@@ -180,7 +278,9 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     const session = conn.session;
     if (session === null || session.endedWith !== null) return;
     session.endedWith = reason;
+    session.endedAtMono = performance.now();
     sessions.delete(session.sessionId);
+    connectionOf.delete(session.sessionId);
     liveTracker.delete(conn);
     metrics.sessions.dec();
     metrics.sessionsEnded.inc({ reason });
@@ -208,8 +308,10 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   /** Half-closes after what was written, and destroys the socket if the peer lingers. */
   function finish(conn: EdgeConnection): void {
     conn.phase = 'closed';
+    conn.held = null;
     helloTracker.delete(conn);
     liveTracker.delete(conn);
+    conn.socket.resume();
     conn.socket.end();
     setTimeout(() => conn.socket.destroy(), CLOSE_GRACE_MS).unref();
   }
@@ -228,12 +330,36 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     }
   }
 
+  function shutdownOne(conn: EdgeConnection): void {
+    if (conn.phase !== 'live') return;
+    endSession(conn, 'shutdown');
+    conn.socket.write(byeFrame('shutdown'));
+    finish(conn);
+  }
+
+  /** Sends `BYE shutdown` to every live session, evenly spread over the drain window. */
+  async function drainSessions(): Promise<void> {
+    const live = [...connections].filter((conn) => conn.phase === 'live');
+    const ticks = Math.max(1, Math.floor(options.drainWindowMs / DRAIN_TICK_MS));
+    const perTick = Math.ceil(live.length / ticks);
+    for (let i = 0; i < live.length; i += perTick) {
+      for (const conn of live.slice(i, i + perTick)) shutdownOne(conn);
+      if (i + perTick < live.length) await new Promise((resolve) => setTimeout(resolve, DRAIN_TICK_MS));
+    }
+    // Sessions that started during the window (connections accepted just before closing).
+    for (const conn of connections) shutdownOne(conn);
+  }
+
   return {
     get sessionCount() {
       return sessions.size;
     },
     get connectionCount() {
       return connections.size;
+    },
+
+    redisReady() {
+      writer.kick();
     },
 
     async listen() {
@@ -253,24 +379,18 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     async close() {
       if (closing) return;
       closing = true;
-      if (scanTimer !== null) clearInterval(scanTimer);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const conn of connections) {
-        if (conn.phase === 'live') {
-          endSession(conn, 'shutdown');
-          conn.socket.write(byeFrame('shutdown'));
-          finish(conn);
-        } else if (conn.phase === 'hello') {
-          conn.socket.destroy();
-        }
-      }
+      for (const conn of connections) if (conn.phase === 'hello' || conn.phase === 'authenticating') conn.socket.destroy();
+      logger.info({ sessions: sessions.size, windowMs: options.drainWindowMs }, 'draining');
+      await drainSessions();
+      if (scanTimer !== null) clearInterval(scanTimer);
       const left = await writer.drain(options.drainTimeoutMs);
       writer.stop();
       if (left > 0) logger.warn({ left }, 'Redis did not confirm every session end before shutdown');
       await store.removeNode(options.node).catch(() => {});
       for (const conn of connections) conn.socket.destroy();
       await stopped;
-      logger.info({ sessionsLeft: sessions.size }, 'edge node stopped');
+      logger.info({}, 'edge node stopped');
     },
   };
 }

@@ -7,9 +7,16 @@ import type { Tracked } from './idle-tracker.js';
 export interface EdgeConnection extends Tracked {
   socket: Socket;
   decoder: FrameDecoder;
-  phase: 'hello' | 'live' | 'closed';
+  phase: 'hello' | 'authenticating' | 'live' | 'closed';
   remote: string;
+  /** Remote IP, for the per-address limit. */
+  address: string;
   session: EdgeSession | null;
+  /** Start (monotonic ms) of the current one-second window of the frame rate limit, and its count. */
+  rateWindowStart: number;
+  rateCount: number;
+  /** Frames received while a HELLO token is being verified, handled once it is. */
+  held: Buffer[] | null;
 }
 
 export interface EdgeSession {
@@ -24,6 +31,10 @@ export interface EdgeSession {
   stateQueued: boolean;
   /** Redis has confirmed the session (its add succeeded): it is refreshed from now on. */
   registered: boolean;
+  /** When Redis first registered it (Redis time), or null. */
+  registeredAt: number | null;
   /** Set once the session ended locally; its remove may still be on its way to Redis. */
   endedWith: OfflineReason | null;
+  /** Monotonic ms at which it ended locally: turned into Redis time when the end is written. */
+  endedAtMono: number | null;
 }

@@ -4,6 +4,7 @@ import { createLogger, createMetricsRegistry, startMetricsServer } from '@presen
 import { edgeConfigSchema } from './config.js';
 import { createEdgeServer } from './edge-server.js';
 import { createEdgeMetrics } from './metrics.js';
+import { createTokenVerifier } from './token-verifier.js';
 
 const config = loadConfigOrExit(edgeConfigSchema, process.env);
 const logger = createLogger({ service: 'edge', level: config.LOG_LEVEL, node: config.NODE_ID });
@@ -17,8 +18,18 @@ const store = new PresenceStore(redis, {
   lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
 });
 const registry = createMetricsRegistry('edge');
+const verifyToken =
+  config.AUTH_MODE === 'jwt'
+    ? createTokenVerifier({
+        ...(config.JWT_SECRET !== undefined ? { secret: config.JWT_SECRET } : {}),
+        ...(config.JWT_PUBLIC_KEY_FILE !== undefined ? { publicKeyFile: config.JWT_PUBLIC_KEY_FILE } : {}),
+        ...(config.JWT_JWKS_FILE !== undefined ? { jwksFile: config.JWT_JWKS_FILE } : {}),
+        clockToleranceSec: config.JWT_CLOCK_TOLERANCE_SEC,
+      })
+    : null;
 const edge = createEdgeServer({
   store,
+  verifyToken,
   logger: logger.child({ component: 'edge-server' }),
   metrics: createEdgeMetrics(registry),
   options: {
@@ -33,8 +44,17 @@ const edge = createEdgeServer({
     sessionRefreshMs: config.SESSION_REFRESH_MS,
     logHeartbeats: config.LOG_HEARTBEATS,
     drainTimeoutMs: config.DRAIN_TIMEOUT_MS,
+    drainWindowMs: config.DRAIN_WINDOW_MS,
+    offlineGraceMs: config.OFFLINE_GRACE_MS,
+    maxConnections: config.MAX_CONNECTIONS,
+    maxConnectionsPerAddress: config.MAX_CONNECTIONS_PER_ADDRESS,
+    maxFramesPerSecond: config.MAX_FRAMES_PER_SECOND,
+    maxSessionsPerClient: config.MAX_SESSIONS_PER_CLIENT,
+    maxStateBytes: config.MAX_STATE_BYTES,
   },
 });
+// After an outage, renew every deadline at once instead of waiting for the next backoff step.
+redis.on('ready', () => edge.redisReady());
 
 const address = await edge.listen();
 const metricsServer =
@@ -50,7 +70,7 @@ async function shutdown(signal: string): Promise<void> {
   setTimeout(() => {
     logger.error({}, 'shutdown did not finish in time; exiting');
     process.exit(1);
-  }, config.DRAIN_TIMEOUT_MS + 5_000).unref();
+  }, config.DRAIN_WINDOW_MS + config.DRAIN_TIMEOUT_MS + 5_000).unref();
   await edge.close();
   metricsServer?.close();
   await redis.quit().catch(() => redis.disconnect());

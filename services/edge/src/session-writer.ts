@@ -23,6 +23,12 @@ export interface SessionWriterOptions {
   metrics: EdgeMetrics;
   /** Sessions the node holds now, looked up by session id. */
   sessions: ReadonlyMap<string, EdgeSession>;
+  /** Offline grace for sessions ended by `closed` or `shutdown` (0: report at once). */
+  offlineGraceMs: number;
+  /** Most live sessions per client (0: no limit). */
+  maxSessionsPerClient: number;
+  /** Redis refused a session (over the per-client limit): the edge closes its connection. */
+  onRejected(session: EdgeSession, code: 'too_many_sessions'): void;
 }
 
 /**
@@ -43,6 +49,8 @@ export class SessionWriter {
   private scheduled: NodeJS.Immediate | NodeJS.Timeout | null = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** Redis time and our monotonic time at the latest reply: Redis time now = redisAt + (mono now - monoAt). */
+  private clock: { redisAt: number; monoAt: number } | null = null;
 
   constructor(options: SessionWriterOptions) {
     this.options = options;
@@ -90,6 +98,22 @@ export class SessionWriter {
     return this.queue.length;
   }
 
+  /** Redis is reachable again: refresh and retry at once rather than at the next backoff step. */
+  kick(): void {
+    this.refreshDue = true;
+    this.failures = 0;
+    this.cancelScheduled();
+    this.schedule();
+  }
+
+  /**
+   * Redis time at a moment of this process's monotonic clock, from the offset seen in the latest
+   * reply; null before the first reply. Monotonic, so a wall-clock jump on this node changes nothing.
+   */
+  redisTimeAt(mono: number): number | null {
+    return this.clock === null ? null : Math.round(this.clock.redisAt + (mono - this.clock.monoAt));
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.refreshTimer !== null) clearInterval(this.refreshTimer);
@@ -118,7 +142,8 @@ export class SessionWriter {
   }
 
   private retryDelay(): number {
-    return Math.min(MAX_RETRY_DELAY_MS, 50 * 2 ** Math.min(this.failures, 6));
+    // Never wait longer than a refresh period: deadlines must be renewed soon after Redis is back.
+    return Math.min(MAX_RETRY_DELAY_MS, this.options.refreshMs, 50 * 2 ** Math.min(this.failures, 6));
   }
 
   private flush(): Promise<void> {
@@ -155,7 +180,15 @@ export class SessionWriter {
 
     const started = performance.now();
     const results = await this.options.store.execute(ops);
-    this.options.metrics.flushSeconds.observe((performance.now() - started) / 1000);
+    const finished = performance.now();
+    this.options.metrics.flushSeconds.observe((finished - started) / 1000);
+    for (const result of results) {
+      if (result.ok && 'now' in result) {
+        // Redis stamped `now` somewhere between sending and the reply: take the midpoint.
+        this.clock = { redisAt: result.now, monoAt: (started + finished) / 2 };
+        break;
+      }
+    }
     this.options.metrics.flushes.inc();
 
     const retry: Task[] = [];
@@ -192,10 +225,14 @@ export class SessionWriter {
         if (session.stateQueued) session.stateQueued = false;
         return {
           kind: 'add', sessionId: session.sessionId, clientId: session.clientId, node: this.options.node,
-          ttlMs: this.options.sessionTtlMs, stateJson: session.stateJson,
+          ttlMs: this.options.sessionTtlMs, stateJson: session.stateJson, maxSessions: this.options.maxSessionsPerClient,
         };
       case 'remove':
-        return { kind: 'remove', sessionId: session.sessionId, clientId: session.clientId, reason: task.reason };
+        return {
+          kind: 'remove', sessionId: session.sessionId, clientId: session.clientId, reason: task.reason,
+          endedAt: session.endedAtMono === null ? null : this.redisTimeAt(session.endedAtMono),
+          graceMs: this.options.offlineGraceMs, node: this.options.node, registeredAt: session.registeredAt,
+        };
       case 'state':
         session.stateQueued = false;
         // An unregistered session's state rides on its add; an ended one's state is moot.
@@ -206,7 +243,12 @@ export class SessionWriter {
 
   private apply(task: Task | null, result: WriteResult & { ok: true }): void {
     if (result.kind === 'add' && task !== null) {
+      if (result.rejected !== null) {
+        this.options.onRejected(task.session, result.rejected);
+        return;
+      }
       task.session.registered = true;
+      task.session.registeredAt ??= result.now;
       return;
     }
     if (result.kind === 'refresh') {

@@ -16,6 +16,11 @@ export const sweeperConfigSchema = z.object({
   ...loggingSettings,
   ...eventSettings,
   LAST_SEEN_TTL_MS: livenessSettings.LAST_SEEN_TTL_MS,
+  /** The edges' refresh period and session TTL: the sweeper needs them to size its hold-off. */
+  SESSION_REFRESH_MS: livenessSettings.SESSION_REFRESH_MS,
+  SESSION_TTL_MS: livenessSettings.SESSION_TTL_MS,
+  /** Expiry is paused this long after an outage or a Redis restart; 0 means SESSION_TTL + SESSION_REFRESH. */
+  SWEEP_HOLDOFF_MS: integerVar(0, 0, 3_600_000),
   SWEEP_INTERVAL_MS: integerVar(1_000, 50, 600_000),
   /** Sessions removed per script call: bounds how long one call holds Redis. */
   SWEEP_BATCH: integerVar(200, 1, 10_000),

@@ -1,7 +1,8 @@
-import { loadConfigOrExit } from '@presence/config';
+import { effectiveSessionTtlMs, loadConfigOrExit } from '@presence/config';
 import { KeySpace, PresenceStore, createRedisConnection, logRedisErrors } from '@presence/presence-store';
 import { createLogger, createMetricsRegistry, startMetricsServer } from '@presence/telemetry';
 import { sweeperConfigSchema } from './config.js';
+import { RedisContact } from './redis-contact.js';
 import { createSweeper } from './sweeper.js';
 
 const config = loadConfigOrExit(sweeperConfigSchema, process.env);
@@ -19,7 +20,13 @@ const store = new PresenceStore(redis, {
   lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
 });
 const registry = createMetricsRegistry('sweeper');
+const holdoffMs = config.SWEEP_HOLDOFF_MS > 0 ? config.SWEEP_HOLDOFF_MS : effectiveSessionTtlMs(config) + config.SESSION_REFRESH_MS;
+const contact = new RedisContact(redis, logger.child({ component: 'redis-contact' }), {
+  holdoffMs,
+  probeMs: Math.min(500, config.SWEEP_INTERVAL_MS),
+});
 const sweeper = createSweeper({
+  contact,
   store,
   queueConnection: queueRedis,
   workerConnection: workerRedis,
@@ -32,7 +39,16 @@ const sweeper = createSweeper({
     workerName: config.NODE_ID,
   },
 });
+await contact.start();
 await sweeper.start();
+// An empty Redis (restarted without persistence) has lost the job schedulers: put them back on
+// every reconnect, and now and then in case a reconnect went unnoticed.
+let everConnected = queueRedis.status === 'ready';
+queueRedis.on('ready', () => {
+  if (everConnected) void sweeper.schedule().catch((err: unknown) => logger.warn({ err }, 'rescheduling sweeps failed'));
+  everConnected = true;
+});
+const rescheduleTimer = setInterval(() => void sweeper.schedule().catch(() => {}), 30_000);
 const metricsServer =
   config.SWEEPER_METRICS_PORT > 0
     ? await startMetricsServer(registry, config.SWEEPER_HOST, config.SWEEPER_METRICS_PORT)
@@ -48,6 +64,8 @@ async function shutdown(signal: string): Promise<void> {
     logger.error({}, 'shutdown did not finish in time; exiting');
     process.exit(1);
   }, 10_000).unref();
+  clearInterval(rescheduleTimer);
+  contact.stop();
   await sweeper.close();
   metricsServer?.close();
   await Promise.all([redis, queueRedis, workerRedis].map((client) => client.quit().catch(() => client.disconnect())));

@@ -1,7 +1,8 @@
 import type { PresenceStore } from '@presence/presence-store';
 import type { Logger } from '@presence/telemetry';
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { RedisContact } from './redis-contact.js';
 
 export const SWEEP_QUEUE = 'sweep';
 
@@ -20,10 +21,14 @@ export interface SweeperDeps {
   logger: Logger;
   registry: Registry;
   options: SweeperOptions;
+  /** Says when expiring sessions is unsafe (just after an outage). */
+  contact: RedisContact;
 }
 
 export interface Sweeper {
   start(): Promise<void>;
+  /** (Re)creates the job schedulers; idempotent. Called again after Redis comes back (it may be empty). */
+  schedule(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,12 +59,23 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
   const offline = new Counter({
     name: 'presence_events_total', help: 'Events written by this process, by type and reason', labelNames: ['type', 'reason'], registers,
   });
+  const held = new Counter({ name: 'presence_sweep_held_total', help: 'Sweep jobs skipped while expiry was held off after an outage', registers });
+  new Gauge({
+    name: 'presence_sweep_holdoffs', help: 'Hold-off periods started by this replica', registers,
+    collect() {
+      this.set(deps.contact.holdoffs);
+    },
+  });
   const lockDuration = Math.max(2_000, options.intervalMs * 4);
   const queue = new Queue<SweepJob>(SWEEP_QUEUE, { connection: deps.queueConnection, prefix: store.keys.queuePrefix });
   let worker: Worker<SweepJob> | null = null;
 
-  async function sweep(job: Job<SweepJob>): Promise<{ removed: number; offline: number }> {
+  async function sweep(job: Job<SweepJob>): Promise<{ removed: number; offline: number; held?: boolean }> {
     const { shard } = job.data;
+    if (deps.contact.holdingFor() > 0) {
+      held.inc();
+      return { removed: 0, offline: 0, held: true };
+    }
     const started = performance.now();
     let removed = 0;
     let wentOffline = 0;
@@ -80,7 +96,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
   }
 
   return {
-    async start() {
+    async schedule() {
       for (let shard = 0; shard < store.keys.shardCount; shard += 1) {
         await queue.upsertJobScheduler(
           `shard-${shard}`,
@@ -88,6 +104,10 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
           { name: 'sweep', data: { shard }, opts: { removeOnComplete: true, removeOnFail: 100 } },
         );
       }
+    },
+
+    async start() {
+      await this.schedule();
       worker = new Worker<SweepJob>(SWEEP_QUEUE, sweep, {
         connection: deps.workerConnection,
         prefix: store.keys.queuePrefix,

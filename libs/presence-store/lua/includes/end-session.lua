@@ -1,5 +1,6 @@
--- Ends one session of a client. If it was the client's last session the client goes offline: it
--- leaves the online set, its last-seen time is recorded and an offline event is written.
+-- Ends one session of a client for good. If it was the client's last session (lingering ones
+-- count until they end), the client goes offline: it leaves the online set, its last-seen time is
+-- recorded and an offline event is written.
 -- Idempotent: a session that is already gone changes nothing and writes no event, so two racing
 -- callers (two sweepers, an edge and a sweeper) produce one event between them.
 --   k: { deadlines, client, meta, online, since, lastseen, events }
@@ -18,9 +19,5 @@ local function end_session(k, session_id, client_id, reason, at, maxlen, channel
   if redis.call('HLEN', k.client) > 0 then
     return 0
   end
-  redis.call('ZREM', k.online, client_id)
-  redis.call('HDEL', k.since, client_id)
-  redis.call('ZADD', k.lastseen, at, client_id)
-  return emit_event(k.events, maxlen, channel, shard, {
-    type = 'offline', clientId = client_id, sessionId = session_id, node = node, reason = reason, at = at })
+  return go_offline(k, client_id, session_id, node, reason, at, maxlen, channel, shard)
 end
