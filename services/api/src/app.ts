@@ -6,9 +6,14 @@ import type { Cluster, Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { EventHub } from './event-hub.js';
+import { bearerAuth } from './bearer-auth.js';
 import { HttpError, errorHandler, sendError } from './http-errors.js';
 
 export interface AppOptions {
+  /** Bearer tokens accepted on /v1/*; empty: no authentication. */
+  apiTokens: readonly string[];
+  /** Bearer tokens accepted on /metrics; empty: open. */
+  metricsTokens: readonly string[];
   /** Comment line sent on idle SSE streams so proxies and clients know the stream is alive. */
   sseKeepAliveMs: number;
   /** Bytes an SSE subscriber may leave unread before it is dropped (it can resume). */
@@ -100,7 +105,9 @@ export function createApp(deps: AppDeps): express.Express {
     }
   });
 
-  app.get('/metrics', async (_req, res) => {
+  app.use('/v1', bearerAuth(options.apiTokens, 'presence'));
+
+  app.get('/metrics', bearerAuth(options.metricsTokens, 'metrics'), async (_req, res) => {
     try {
       const stats = await store.stats();
       online.set(stats.onlineClients);
@@ -173,16 +180,31 @@ export function createApp(deps: AppDeps): express.Express {
       subscription?.close();
       res.end();
     };
+    // A slow subscriber is judged once per event-loop turn, before that turn's writes: the hub hands
+    // out a page of events at a time, so a healthy reader may hold a page's worth between turns. One
+    // whose backlog is still over the limit when the next batch comes is dropped (it can resume). The
+    // most a subscriber can cost is the limit plus one page.
+    let judgedThisTurn = false;
     const write = (chunk: string) => {
       if (!open) return;
-      res.write(chunk);
-      if ((socket?.writableLength ?? 0) + res.writableLength > options.sseMaxBufferBytes) {
-        logger.warn({ buffered: res.writableLength }, 'SSE subscriber is not reading; dropping it (it can resume)');
-        open = false;
-        clearInterval(keepAlive);
-        subscription?.close();
-        res.destroy();
+      if (!judgedThisTurn) {
+        judgedThisTurn = true;
+        setImmediate(() => {
+          judgedThisTurn = false;
+        });
+        // Bytes accepted but not yet taken by the kernel. Node counts them on the socket and, while
+        // the response is corked, on the response: never both, so the larger is the backlog.
+        const buffered = Math.max(res.writableLength, socket?.writableLength ?? 0);
+        if (buffered > options.sseMaxBufferBytes) {
+          logger.warn({ buffered }, 'SSE subscriber is not reading; dropping it (it can resume)');
+          open = false;
+          clearInterval(keepAlive);
+          subscription?.close();
+          res.destroy();
+          return;
+        }
       }
+      res.write(chunk);
     };
     const keepAlive = setInterval(() => write(': keepalive\n\n'), options.sseKeepAliveMs);
     let subscription: Awaited<ReturnType<EventHub['subscribe']>> | undefined;

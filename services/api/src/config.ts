@@ -15,6 +15,18 @@ export const apiConfigSchema = z.object({
   SSE_MAX_BUFFER_BYTES: integerVar(1_048_576, 4_096, 1_073_741_824),
   /** How often every event stream is read even without a pub/sub doorbell. */
   EVENTS_POLL_MS: integerVar(1_000, 10, 60_000),
+  /** Comma-separated bearer tokens for /v1/*; unset: no authentication (local use only). */
+  API_TOKENS: tokenList(),
+  /** Comma-separated bearer tokens for /metrics; unset: open to scrapers. */
+  METRICS_TOKENS: tokenList(),
 });
+
+function tokenList() {
+  return z
+    .string()
+    .transform((value) => value.split(',').map((token) => token.trim()).filter((token) => token !== ''))
+    .pipe(z.array(z.string().regex(/^[\x21-\x7e]{16,256}$/, { error: 'tokens must be 16-256 printable characters without spaces' })))
+    .default([]);
+}
 
 export type ApiConfig = z.output<typeof apiConfigSchema>;

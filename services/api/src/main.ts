@@ -31,7 +31,12 @@ await hub.start();
 const registry = createMetricsRegistry('api');
 const app = createApp({
   store, redis, hub, logger: logger.child({ component: 'http' }), registry,
-  options: { sseKeepAliveMs: config.SSE_KEEPALIVE_MS, sseMaxBufferBytes: config.SSE_MAX_BUFFER_BYTES },
+  options: {
+    sseKeepAliveMs: config.SSE_KEEPALIVE_MS,
+    sseMaxBufferBytes: config.SSE_MAX_BUFFER_BYTES,
+    apiTokens: config.API_TOKENS,
+    metricsTokens: config.METRICS_TOKENS,
+  },
 });
 const server: Server = await new Promise((resolve, reject) => {
   const listening = app.listen(config.API_PORT, config.API_HOST, (error?: Error) => (error ? reject(error) : resolve(listening)));

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { PresenceStore } from '@presence/presence-store';
+import { percentile, recordFigure, scaled } from '../support/figures.js';
+import { FAST_TIMING, Stack } from '../support/stack.js';
+import { connectTestRedis, createTestStore, testRedisUrl } from '../support/test-store.js';
+import { waitFor } from '../support/wait-for.js';
+
+const SESSIONS = scaled(20_000, 5_000);
+const sweepIntervalMs = Number(FAST_TIMING.SWEEP_INTERVAL_MS);
+
+let stack: Stack;
+let redis: Redis;
+let store: PresenceStore;
+
+beforeAll(async () => {
+  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 0, sweepers: 2, api: false });
+  redis = connectTestRedis();
+  store = createTestStore(redis, { prefix: stack.prefix, shards: 4 });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await stack?.stop();
+});
+
+/** Registers sessions through the store's own scripts, as edge nodes would; returns their deadlines. */
+async function seed(prefix: string, count: number, ttlMs: number): Promise<Map<string, number>> {
+  const deadlines = new Map<string, number>();
+  for (let i = 0; i < count; i += 1_000) {
+    const ops = Array.from({ length: Math.min(1_000, count - i) }, (_, j) => ({
+      kind: 'add' as const, sessionId: `s${i + j}`, clientId: `${prefix}-${i + j}`, node: 'gone-node', ttlMs, stateJson: null,
+    }));
+    const results = await store.execute(ops);
+    results.forEach((result, j) => {
+      if (result.ok && result.kind === 'add') deadlines.set(`${prefix}-${i + j}`, result.now + ttlMs);
+    });
+  }
+  return deadlines;
+}
+
+async function offlineEvents(prefix: string): Promise<{ clientId: string; at: number }[]> {
+  const events: { clientId: string; at: number }[] = [];
+  for (let shard = 0; shard < 4; shard += 1) {
+    let after = '0-0';
+    for (;;) {
+      const page = await store.readEvents(shard, after, 5_000);
+      for (const { event } of page) if (event.type === 'offline' && event.clientId.startsWith(`${prefix}-`)) events.push(event);
+      if (page.length < 5_000) break;
+      after = (page[page.length - 1] as { streamId: string }).streamId;
+    }
+  }
+  return events;
+}
+
+describe('sweeper failover', () => {
+  it('SIGKILL of one sweeper mid-sweep: every expired session reported once, sweeps go on within two intervals', async () => {
+    await seed('fo', SESSIONS, 1_500);
+    // Kill sweeper-0 as soon as the sweep of this backlog is under way.
+    await waitFor(async () => (await offlineEvents('fo')).length > 0, { timeoutMs: 15_000, intervalMs: 5, what: 'the sweep to start' });
+    const killedAt = Date.now();
+    await stack.sweepers[0]?.stop('SIGKILL');
+    const reportedAtKill = (await offlineEvents('fo')).length;
+
+    await waitFor(async () => (await store.stats()).sessions === 0, { timeoutMs: 30_000, what: 'every seeded session to be swept' });
+    const events = await offlineEvents('fo');
+    const perClient = new Map<string, number>();
+    for (const event of events) perClient.set(event.clientId, (perClient.get(event.clientId) ?? 0) + 1);
+    const doubled = [...perClient.values()].filter((n) => n > 1).length;
+    expect(perClient.size).toBe(SESSIONS);
+    expect(doubled).toBe(0);
+    expect(events.length).toBe(SESSIONS);
+
+    // After the kill: sessions that expire now are swept by the survivor within two intervals.
+    const deadlines = await seed('after', 200, 300);
+    await waitFor(async () => (await offlineEvents('after')).length === 200, { timeoutMs: 15_000, what: 'the second batch' });
+    const lags = (await offlineEvents('after')).map((e) => e.at - (deadlines.get(e.clientId) ?? 0)).sort((a, b) => a - b);
+    expect(percentile(lags, 100)).toBeLessThanOrEqual(2 * sweepIntervalMs + 100);
+
+    recordFigure({
+      id: 'sweeper-failover',
+      fault: 'Sweeper crash (SIGKILL) mid-sweep',
+      test: `2 sweepers; ${SESSIONS} sessions expire at once; one sweeper is SIGKILLed as the first offline events appear (${reportedAtKill} reported by then), then 200 more sessions expire`,
+      measured: {
+        'sessions expired': SESSIONS,
+        'offline events': events.length,
+        'events lost': SESSIONS - perClient.size,
+        'events doubled': doubled,
+        'backlog cleared after kill (ms)': Date.now() - killedAt,
+        'lag after deadline, p50/max (ms)': `${percentile(lags, 50)}/${percentile(lags, 100)}`,
+      },
+    });
+  });
+});
