@@ -3,7 +3,7 @@ import { mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.js';
-import { testPrefix } from './test-store.js';
+import { testPrefix, testRedisMode, testRedisUrl } from './test-store.js';
 import { waitFor } from './wait-for.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -92,6 +92,8 @@ export interface EdgeProcess extends ServiceProcess {
 
 export interface StackOptions {
   redisUrl: string;
+  /** Defaults to the suite's mode for the shared test Redis, standalone for a Redis of the test's own. */
+  redisMode?: 'standalone' | 'cluster';
   edges?: number;
   sweepers?: number;
   api?: boolean;
@@ -117,6 +119,7 @@ export class Stack {
     mkdirSync(this.logDir, { recursive: true });
     this.baseEnv = {
       REDIS_URL: options.redisUrl,
+      REDIS_MODE: options.redisMode ?? (options.redisUrl === testRedisUrl() ? testRedisMode() : 'standalone'),
       KEY_PREFIX: this.prefix,
       SHARD_COUNT: String(options.shards ?? 4),
       LOG_LEVEL: 'info',

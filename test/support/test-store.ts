@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { KeySpace, PresenceStore } from '@presence/presence-store';
+import { KeySpace, PresenceStore, createRedisConnection } from '@presence/presence-store';
 
 /** A key prefix of a test's own, so tests share one Redis without seeing each other's keys. */
 export function testPrefix(): string {
@@ -12,11 +12,17 @@ export function testRedisUrl(): string {
   return inject('redisUrl');
 }
 
-export function connectTestRedis(url: string = testRedisUrl()): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 1 });
+export function testRedisMode(): 'standalone' | 'cluster' {
+  return inject('redisMode');
 }
 
-export function createTestStore(redis: Redis, options: { prefix?: string; shards?: number } = {}): PresenceStore {
+/** A client of the shared test Redis: a Cluster client when the suite runs against a cluster. */
+export function connectTestRedis(url: string = testRedisUrl()): Redis {
+  // Typed as Redis for the tests' convenience; every command they use exists on Cluster too.
+  return createRedisConnection({ url, mode: testRedisMode() }) as Redis;
+}
+
+export function createTestStore(redis: Redis | Cluster, options: { prefix?: string; shards?: number } = {}): PresenceStore {
   return new PresenceStore(redis, {
     keys: new KeySpace(options.prefix ?? testPrefix(), options.shards ?? 4),
     eventsMaxLen: 10_000,
