@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { percentile, recordFigure, scaled } from '../support/figures.js';
 import { SseClient } from '../support/sse-client.js';
 import { FAST_TIMING, Stack } from '../support/stack.js';
 import { testRedisUrl } from '../support/test-store.js';
@@ -33,10 +34,11 @@ const port = (i: number) => (stack.edges[i] as { port: number }).port;
 
 describe('an edge node dies', () => {
   it('SIGKILL: its clients go offline as expired within session TTL + sweep interval; other nodes see nothing', async () => {
-    const doomed = await Promise.all(Array.from({ length: 20 }, (_, i) => WireClient.session(port(0), `crash-a-${i}`)));
+    const DOOMED = scaled(200, 20);
+    const doomed = await Promise.all(Array.from({ length: DOOMED }, (_, i) => WireClient.session(port(0), `crash-a-${i}`)));
     const survivors = await Promise.all(Array.from({ length: 20 }, (_, i) => WireClient.session(port(1), `crash-b-${i}`)));
-    await waitFor(() => live.events<Event>().filter((e) => e.type === 'online' && e.clientId.startsWith('crash-')).length === 40, {
-      what: '40 online events',
+    await waitFor(() => live.events<Event>().filter((e) => e.type === 'online' && e.clientId.startsWith('crash-')).length === DOOMED + 20, {
+      what: 'online events',
     });
     // Let at least one refresh pass so deadlines are the steady-state ones, not the first write.
     const refreshed = Date.now() + 2 * Number(FAST_TIMING.SESSION_REFRESH_MS);
@@ -46,7 +48,7 @@ describe('an edge node dies', () => {
     await stack.edges[0]?.stop('SIGKILL');
 
     const offlineA = () => live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('crash-a-'));
-    await waitFor(() => offlineA().length === 20, { timeoutMs: 15_000, what: '20 expired events' });
+    await waitFor(() => offlineA().length === DOOMED, { timeoutMs: 15_000, what: 'expired events' });
     const delays = offlineA().map((e) => e.at - killedAt).sort((a, b) => a - b);
     // Bound: the deadline is at most TTL after the last refresh, found by the next sweep; plus 1 s
     // for a loaded two-core machine.
@@ -54,13 +56,24 @@ describe('an edge node dies', () => {
     expect(delays[delays.length - 1]).toBeLessThanOrEqual(bound);
     expect(offlineA().every((e) => e.reason === 'expired' && e.node === 'edge-0')).toBe(true);
     // Exactly one event per client, though two sweepers were running.
-    expect(new Set(offlineA().map((e) => e.clientId)).size).toBe(20);
+    expect(new Set(offlineA().map((e) => e.clientId)).size).toBe(DOOMED);
 
     // Wait one more TTL: nothing may happen to the other node's clients.
     const quiet = Date.now() + sessionTtlMs + sweepIntervalMs * 2;
     await waitFor(() => Date.now() > quiet, { timeoutMs: 10_000, what: 'a quiet period' });
     expect(live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('crash-b-'))).toEqual([]);
-    expect(live.events<Event>().filter((e) => e.clientId.startsWith('crash-a-')).length).toBe(40);
+    expect(live.events<Event>().filter((e) => e.clientId.startsWith('crash-a-')).length).toBe(2 * DOOMED);
+    recordFigure({
+      id: 'edge-crash',
+      fault: 'Edge node crash (SIGKILL)',
+      test: `${DOOMED} clients on the killed edge, 20 on another; session TTL ${sessionTtlMs} ms, sweep every ${sweepIntervalMs} ms, 2 sweepers`,
+      measured: {
+        'detection after kill, p50/p99/max (ms)': `${percentile(delays, 50)}/${percentile(delays, 99)}/${percentile(delays, 100)}`,
+        'bound (TTL + sweep interval, ms)': sessionTtlMs + sweepIntervalMs,
+        'events lost / doubled': `${DOOMED - new Set(offlineA().map((e) => e.clientId)).size}/${offlineA().length - new Set(offlineA().map((e) => e.clientId)).size}`,
+        'false offline on the other node': 0,
+      },
+    });
 
     const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { nodes: { node: string; alive: boolean }[] };
     expect(stats.nodes.find((n) => n.node === 'edge-0')?.alive).toBe(false);
