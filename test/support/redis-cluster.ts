@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
+import { pingRedis } from './redis-server.js';
 import { waitFor } from './wait-for.js';
 
 /** A real Redis Cluster of `masters` redis-server processes on loopback, no replicas. */
@@ -50,7 +51,7 @@ export class RedisCluster {
   private async join(): Promise<void> {
     const ports = this.ports;
     for (const port of ports) {
-      await waitFor(() => ping(port), { timeoutMs: 10_000, what: `cluster node ${port}` });
+      await waitFor(() => pingRedis(port), { timeoutMs: 10_000, what: `cluster node ${port}` });
     }
     const create = spawnSync('redis-cli', [
       '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes',
@@ -74,17 +75,6 @@ export class RedisCluster {
           }),
       ),
     );
-  }
-}
-
-async function ping(port: number): Promise<boolean> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } finally {
-    probe.disconnect();
   }
 }
 

@@ -46,16 +46,7 @@ export class RedisServer {
       ...(this.options.extraArgs ?? []),
     ];
     this.process = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitFor(async () => {
-      const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => {});
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } finally {
-        probe.disconnect();
-      }
-    }, { timeoutMs: 10_000, what: `redis-server on port ${this.port}` });
+    await waitFor(() => pingRedis(this.port), { timeoutMs: 10_000, what: `redis-server on port ${this.port}` });
   }
 
   /** Stops the server at once (SIGKILL): nothing is saved that was not already on disk. */
@@ -74,5 +65,19 @@ export class RedisServer {
     child.kill(signal);
     await exited;
     this.process = null;
+  }
+}
+
+/** True when a Redis on 127.0.0.1:port answers PING; never throws. */
+export async function pingRedis(port: number): Promise<boolean> {
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
   }
 }

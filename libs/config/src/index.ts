@@ -8,4 +8,5 @@ export {
   loggingSettings,
   redisSettings,
   NODE_ID_PATTERN,
+  nodeSettings,
 } from './shared-settings.js';

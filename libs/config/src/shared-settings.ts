@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { booleanVar, enumVar, integerVar } from './env-vars.js';
 
@@ -41,5 +42,13 @@ export function effectiveSessionTtlMs(settings: { SESSION_TTL_MS: number; SESSIO
   return settings.SESSION_TTL_MS > 0 ? settings.SESSION_TTL_MS : settings.SESSION_REFRESH_MS * 3;
 }
 
-/** Names a process in logs, stats and events: defaults to hostname-pid. */
+/** Names a process in logs, stats and events. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,64}$/;
+
+export const nodeSettings = {
+  /** Defaults to hostname-pid, so replicas in containers get distinct names without configuration. */
+  NODE_ID: z
+    .string()
+    .regex(NODE_ID_PATTERN, { error: 'must be 1-64 characters of A-Z a-z 0-9 . _ : @ -' })
+    .default(`${hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').slice(0, 50)}-${process.pid}`),
+};

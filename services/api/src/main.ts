@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { loadConfigOrExit } from '@presence/config';
 import { KeySpace, PresenceStore, createRedisConnection, logRedisErrors, whenReady } from '@presence/presence-store';
-import { createLogger, createMetricsRegistry } from '@presence/telemetry';
+import { createLogger, createMetricsRegistry, onShutdown } from '@presence/telemetry';
 import { createApp } from './app.js';
 import { apiConfigSchema } from './config.js';
 import { EventHub } from './event-hub.js';
@@ -43,21 +43,9 @@ const server: Server = await new Promise((resolve, reject) => {
 });
 logger.info({ host: config.API_HOST, port: config.API_PORT }, 'api listening');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  // A clean stop needs Redis; if it is unreachable, don't hang: exit non-zero after a deadline.
-  setTimeout(() => {
-    logger.error({}, 'shutdown did not finish in time; exiting');
-    process.exit(1);
-  }, 10_000).unref();
+onShutdown(logger, 10_000, async () => {
   hub.stop();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await Promise.all([redis, subscriber].map((client) => client.quit().catch(() => client.disconnect())));
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+});

@@ -1,6 +1,4 @@
-import { hostname } from 'node:os';
 import {
-  NODE_ID_PATTERN,
   booleanVar,
   effectiveSessionTtlMs,
   enumVar,
@@ -9,6 +7,7 @@ import {
   integerVar,
   livenessSettings,
   loggingSettings,
+  nodeSettings,
   portVar,
   redisSettings,
 } from '@presence/config';
@@ -18,16 +17,14 @@ export const edgeConfigSchema = z
   .object({
     ...redisSettings,
     ...loggingSettings,
+    ...nodeSettings,
     ...livenessSettings,
     ...eventSettings,
     EDGE_HOST: hostVar('0.0.0.0'),
     EDGE_PORT: portVar(7070),
     /** Prometheus metrics of this node; 0 turns the endpoint off. */
     EDGE_METRICS_PORT: portVar(9101),
-    NODE_ID: z
-      .string()
-      .regex(NODE_ID_PATTERN, { error: 'must be 1-64 characters of A-Z a-z 0-9 . _ : @ -' })
-      .default(`${hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').slice(0, 50)}-${process.pid}`),
+
     LOG_HEARTBEATS: booleanVar(false),
     /** How long SIGTERM waits for Redis to confirm the session ends before exiting. */
     DRAIN_TIMEOUT_MS: integerVar(5_000, 0, 600_000),

@@ -1,6 +1,6 @@
 import { effectiveSessionTtlMs, loadConfigOrExit } from '@presence/config';
 import { KeySpace, PresenceStore, createRedisConnection, logRedisErrors } from '@presence/presence-store';
-import { createLogger, createMetricsRegistry, startMetricsServer } from '@presence/telemetry';
+import { createLogger, createMetricsRegistry, onShutdown, startMetricsServer } from '@presence/telemetry';
 import { edgeConfigSchema } from './config.js';
 import { createEdgeServer } from './edge-server.js';
 import { createEdgeMetrics } from './metrics.js';
@@ -61,20 +61,8 @@ const metricsServer =
   config.EDGE_METRICS_PORT > 0 ? await startMetricsServer(registry, config.EDGE_HOST, config.EDGE_METRICS_PORT) : null;
 logger.info({ host: address.address, port: address.port, metricsPort: config.EDGE_METRICS_PORT }, 'edge node listening');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  // A clean stop needs Redis; if it is unreachable, don't hang: exit non-zero after a deadline.
-  setTimeout(() => {
-    logger.error({}, 'shutdown did not finish in time; exiting');
-    process.exit(1);
-  }, config.DRAIN_WINDOW_MS + config.DRAIN_TIMEOUT_MS + 5_000).unref();
+onShutdown(logger, config.DRAIN_WINDOW_MS + config.DRAIN_TIMEOUT_MS + 5_000, async () => {
   await edge.close();
   metricsServer?.close();
   await redis.quit().catch(() => redis.disconnect());
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+});

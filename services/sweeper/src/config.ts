@@ -1,11 +1,10 @@
-import { hostname } from 'node:os';
 import {
-  NODE_ID_PATTERN,
   eventSettings,
   hostVar,
   integerVar,
   livenessSettings,
   loggingSettings,
+  nodeSettings,
   portVar,
   redisSettings,
 } from '@presence/config';
@@ -14,6 +13,7 @@ import { z } from 'zod';
 export const sweeperConfigSchema = z.object({
   ...redisSettings,
   ...loggingSettings,
+  ...nodeSettings,
   ...eventSettings,
   LAST_SEEN_TTL_MS: livenessSettings.LAST_SEEN_TTL_MS,
   /** The edges' refresh period and session TTL: the sweeper needs them to size its hold-off. */
@@ -29,10 +29,7 @@ export const sweeperConfigSchema = z.object({
   SWEEPER_HOST: hostVar('0.0.0.0'),
   /** Prometheus metrics of this replica; 0 turns the endpoint off. */
   SWEEPER_METRICS_PORT: portVar(9102),
-  NODE_ID: z
-    .string()
-    .regex(NODE_ID_PATTERN, { error: 'must be 1-64 characters of A-Z a-z 0-9 . _ : @ -' })
-    .default(`${hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').slice(0, 50)}-${process.pid}`),
+
 });
 
 export type SweeperConfig = z.output<typeof sweeperConfigSchema>;

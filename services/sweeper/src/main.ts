@@ -1,6 +1,6 @@
 import { effectiveSessionTtlMs, loadConfigOrExit } from '@presence/config';
 import { KeySpace, PresenceStore, createRedisConnection, logRedisErrors } from '@presence/presence-store';
-import { createLogger, createMetricsRegistry, startMetricsServer } from '@presence/telemetry';
+import { createLogger, createMetricsRegistry, onShutdown, startMetricsServer } from '@presence/telemetry';
 import { sweeperConfigSchema } from './config.js';
 import { RedisContact } from './redis-contact.js';
 import { createSweeper } from './sweeper.js';
@@ -54,22 +54,10 @@ const metricsServer =
     ? await startMetricsServer(registry, config.SWEEPER_HOST, config.SWEEPER_METRICS_PORT)
     : null;
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  // A clean stop needs Redis; if it is unreachable, don't hang: exit non-zero after a deadline.
-  setTimeout(() => {
-    logger.error({}, 'shutdown did not finish in time; exiting');
-    process.exit(1);
-  }, 10_000).unref();
+onShutdown(logger, 10_000, async () => {
   clearInterval(rescheduleTimer);
   contact.stop();
   await sweeper.close();
   metricsServer?.close();
   await Promise.all([redis, queueRedis, workerRedis].map((client) => client.quit().catch(() => client.disconnect())));
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+});
