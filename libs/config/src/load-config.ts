@@ -3,6 +3,9 @@ import { ConfigError } from './errors.js';
 
 type Env = Record<string, string | undefined>;
 
+/** Variables whose values are never echoed in an error: they may be secrets. */
+const SECRET_NAME = /SECRET|TOKEN|PASSWORD/;
+
 /**
  * Validates `env` against a service's schema. Empty variables count as unset so that `FOO=` in a
  * compose file means "use the default". Throws ConfigError whose message is one line, e.g.
@@ -18,7 +21,8 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Env): z.output<S
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.map(String).join('.') || 'environment';
     const given = typeof issue.path[0] === 'string' ? cleaned[issue.path[0]] : undefined;
-    const got = given === undefined ? '' : ` (got ${JSON.stringify(given)})`;
+    const secret = typeof issue.path[0] === 'string' && SECRET_NAME.test(issue.path[0]);
+    const got = given === undefined ? '' : secret ? ` (got ${given.length} characters, not shown)` : ` (got ${JSON.stringify(given)})`;
     return `${name} ${issue.message}${got}`;
   });
   throw new ConfigError(`config: ${problems.join('; ')}`);

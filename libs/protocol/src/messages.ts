@@ -82,8 +82,13 @@ function parsePingState(json: string, maxStateBytes: number): ClientMessage {
   if (state === null || typeof state !== 'object' || Array.isArray(state)) {
     throw new ProtocolError('bad_state', 'state must be a JSON object');
   }
-  // Stored in its canonical form so that what the API returns is exactly one JSON object.
-  return { type: 'ping', state: state as Record<string, unknown>, stateJson: JSON.stringify(state) };
+  // Stored in its canonical form so that what the API returns is exactly one JSON object. That form
+  // can be longer than what was sent (1e20 is written out in full), so it must fit the limit too.
+  const stateJson = JSON.stringify(state);
+  if (Buffer.byteLength(stateJson) > maxStateBytes) {
+    throw new ProtocolError('bad_state', `state may be at most ${maxStateBytes} bytes of JSON once normalised`);
+  }
+  return { type: 'ping', state: state as Record<string, unknown>, stateJson };
 }
 
 function truncate(value: string, max: number): string {

@@ -37,7 +37,12 @@ const querySchema = z.object({
   }),
 });
 const listSchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/, { error: 'must be a whole number from 1 to 1000' })
+    .transform(Number)
+    .pipe(z.number().min(1, { error: 'must be a whole number from 1 to 1000' }).max(1_000, { error: 'must be a whole number from 1 to 1000' }))
+    .default(100),
   cursor: z.string().max(400).optional(),
 });
 const eventsSchema = z.object({
@@ -208,7 +213,11 @@ export function createApp(deps: AppDeps): express.Express {
     };
     const keepAlive = setInterval(() => write(': keepalive\n\n'), options.sseKeepAliveMs);
     let subscription: Awaited<ReturnType<EventHub['subscribe']>> | undefined;
-    req.on('close', close);
+    // The response's close is the connection's: the request's fires as soon as a body was read.
+    res.on('close', close);
+    // A body on this GET is ignored, but read, or Node stops reading the socket and never sees the
+    // subscriber leave.
+    req.resume();
     subscription = await hub.subscribe(after, types, {
       // The starting point as an id, so a subscriber that saw no event yet still resumes without a gap.
       open: (start) => write(`retry: 1000\nid: ${start}\n\n`),

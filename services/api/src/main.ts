@@ -41,6 +41,10 @@ const app = createApp({
 const server: Server = await new Promise((resolve, reject) => {
   const listening = app.listen(config.API_PORT, config.API_HOST, (error?: Error) => (error ? reject(error) : resolve(listening)));
 });
+// Idle keep-alive connections outlive the clients' own pool timeouts (undici: 4 s; load balancers:
+// 60 s), so a client never sends a request on a connection the server is closing.
+server.keepAliveTimeout = 65_000;
+server.headersTimeout = 66_000;
 logger.info({ host: config.API_HOST, port: config.API_PORT }, 'api listening');
 
 onShutdown(logger, 10_000, async () => {

@@ -4,7 +4,7 @@ import { createLogger, createMetricsRegistry, onShutdown, startMetricsServer } f
 import { edgeConfigSchema } from './config.js';
 import { createEdgeServer } from './edge-server.js';
 import { createEdgeMetrics } from './metrics.js';
-import { createTokenVerifier } from './token-verifier.js';
+import { KeyConfigError, createTokenVerifier } from './token-verifier.js';
 
 const config = loadConfigOrExit(edgeConfigSchema, process.env);
 const logger = createLogger({ service: 'edge', level: config.LOG_LEVEL, node: config.NODE_ID });
@@ -18,15 +18,22 @@ const store = new PresenceStore(redis, {
   lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
 });
 const registry = createMetricsRegistry('edge');
-const verifyToken =
-  config.AUTH_MODE === 'jwt'
-    ? createTokenVerifier({
-        ...(config.JWT_SECRET !== undefined ? { secret: config.JWT_SECRET } : {}),
-        ...(config.JWT_PUBLIC_KEY_FILE !== undefined ? { publicKeyFile: config.JWT_PUBLIC_KEY_FILE } : {}),
-        ...(config.JWT_JWKS_FILE !== undefined ? { jwksFile: config.JWT_JWKS_FILE } : {}),
-        clockToleranceSec: config.JWT_CLOCK_TOLERANCE_SEC,
-      })
-    : null;
+function loadTokenVerifier() {
+  if (config.AUTH_MODE !== 'jwt') return null;
+  try {
+    return createTokenVerifier({
+      ...(config.JWT_SECRET !== undefined ? { secret: config.JWT_SECRET } : {}),
+      ...(config.JWT_PUBLIC_KEY_FILE !== undefined ? { publicKeyFile: config.JWT_PUBLIC_KEY_FILE } : {}),
+      ...(config.JWT_JWKS_FILE !== undefined ? { jwksFile: config.JWT_JWKS_FILE } : {}),
+      clockToleranceSec: config.JWT_CLOCK_TOLERANCE_SEC,
+    });
+  } catch (error) {
+    if (!(error instanceof KeyConfigError)) throw error;
+    process.stderr.write(`config: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+const verifyToken = loadTokenVerifier();
 const edge = createEdgeServer({
   store,
   verifyToken,

@@ -13,6 +13,31 @@ export interface TokenVerifierOptions {
   clockToleranceSec: number;
 }
 
+/** A key setting can't be used; `message` names the variable, for a one-line config error. */
+export class KeyConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyConfigError';
+  }
+}
+
+function readKeyFile(variable: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new KeyConfigError(`${variable} cannot be read: ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/** The one algorithm a public key may verify: RS256 for RSA, ES256 for an EC P-256 key. */
+function algorithmOf(key: KeyObject): string {
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  throw new KeyConfigError(
+    `JWT_PUBLIC_KEY_FILE must hold an RSA (RS256) or EC P-256 (ES256) public key (got ${key.asymmetricKeyType ?? 'unknown'}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''})`,
+  );
+}
+
 /** Why a token was refused; never contains the token. */
 export class TokenRejected extends Error {
   constructor(message: string) {
@@ -34,10 +59,31 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     key = new TextEncoder().encode(options.secret);
     algorithms = ['HS256'];
   } else if (options.publicKeyFile !== undefined) {
-    key = createPublicKey(readFileSync(options.publicKeyFile, 'utf8'));
-    algorithms = key.asymmetricKeyType === 'ec' ? ['ES256'] : ['RS256'];
+    const pem = readKeyFile('JWT_PUBLIC_KEY_FILE', options.publicKeyFile);
+    let publicKey: KeyObject;
+    try {
+      publicKey = createPublicKey(pem);
+    } catch {
+      throw new KeyConfigError(`JWT_PUBLIC_KEY_FILE is not a PEM public key: ${options.publicKeyFile}`);
+    }
+    algorithms = [algorithmOf(publicKey)];
+    key = publicKey;
   } else if (options.jwksFile !== undefined) {
-    key = createLocalJWKSet(JSON.parse(readFileSync(options.jwksFile, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
+    const text = readKeyFile('JWT_JWKS_FILE', options.jwksFile);
+    let jwks: { keys?: unknown };
+    try {
+      jwks = JSON.parse(text) as { keys?: unknown };
+    } catch {
+      throw new KeyConfigError(`JWT_JWKS_FILE is not JSON: ${options.jwksFile}`);
+    }
+    if (!Array.isArray(jwks.keys) || jwks.keys.length === 0) {
+      throw new KeyConfigError(`JWT_JWKS_FILE must be a JWK Set with at least one key ({"keys":[...]}): ${options.jwksFile}`);
+    }
+    try {
+      key = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
+    } catch (error) {
+      throw new KeyConfigError(`JWT_JWKS_FILE is not a valid JWK Set: ${(error as Error).message}`);
+    }
     algorithms = ['RS256', 'ES256'];
   } else {
     throw new Error('a JWT secret, public key or JWKS file is required');
