@@ -13,8 +13,11 @@ export const apiConfigSchema = z.object({
   SSE_KEEPALIVE_MS: integerVar(15_000, 100, 300_000),
   /** Unread bytes after which a slow SSE subscriber is dropped (it resumes with Last-Event-ID). */
   SSE_MAX_BUFFER_BYTES: integerVar(1_048_576, 4_096, 1_073_741_824),
-  /** How often every event stream is read even without a pub/sub doorbell. */
-  EVENTS_POLL_MS: integerVar(1_000, 10, 60_000),
+  /**
+   * How often every event stream is read even without a pub/sub doorbell: only a safety net for a
+   * lost pub/sub message (the doorbell delivers in milliseconds), so it can be slow and cheap.
+   */
+  EVENTS_POLL_MS: integerVar(5_000, 10, 60_000),
   /** Comma-separated bearer tokens for /v1/*; unset: no authentication (local use only). */
   API_TOKENS: tokenList(),
   /** Comma-separated bearer tokens for /metrics; unset: open to scrapers. */

@@ -24,8 +24,10 @@ export const sweeperConfigSchema = z.object({
   SWEEP_INTERVAL_MS: integerVar(1_000, 50, 600_000),
   /** Sessions removed per script call: bounds how long one call holds Redis. */
   SWEEP_BATCH: integerVar(200, 1, 10_000),
-  /** Shards this replica sweeps at once. */
+  /** Shards one sweep job sweeps at once. */
   SWEEP_CONCURRENCY: integerVar(4, 1, 64),
+  /** Sweep jobs per interval (shard groups); more lets more replicas share the work. */
+  SWEEP_PARTITIONS: integerVar(2, 1, 1_024),
   SWEEPER_HOST: hostVar('0.0.0.0'),
   /** Prometheus metrics of this replica; 0 turns the endpoint off. */
   SWEEPER_METRICS_PORT: portVar(9102),

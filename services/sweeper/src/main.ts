@@ -36,6 +36,7 @@ const sweeper = createSweeper({
     intervalMs: config.SWEEP_INTERVAL_MS,
     batch: config.SWEEP_BATCH,
     concurrency: config.SWEEP_CONCURRENCY,
+    partitions: config.SWEEP_PARTITIONS,
     workerName: config.NODE_ID,
   },
 });

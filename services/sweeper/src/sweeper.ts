@@ -9,7 +9,10 @@ export const SWEEP_QUEUE = 'sweep';
 export interface SweeperOptions {
   intervalMs: number;
   batch: number;
+  /** Shards one job sweeps at once. */
   concurrency: number;
+  /** Sweep jobs per interval; each sweeps the shards s with s % partitions == its number. */
+  partitions: number;
   workerName: string;
 }
 
@@ -33,13 +36,16 @@ export interface Sweeper {
 }
 
 interface SweepJob {
-  shard: number;
+  partition: number;
+  partitions: number;
 }
 
 /**
- * Sweeps expired sessions. A BullMQ job scheduler per shard enqueues one sweep job per interval;
- * every replica runs a Worker, so each shard is swept once per interval by whichever replica takes
- * the job, and the work spreads over the replicas. Sweeps are idempotent in Redis (a session is
+ * Sweeps expired sessions. The shards are split into SWEEP_PARTITIONS groups and a BullMQ job
+ * scheduler per group enqueues one sweep job per interval; every replica runs a Worker, so each
+ * shard is swept once per interval by whichever replica takes its group's job, and the groups spread
+ * over the replicas. Few jobs keep BullMQ's own Redis traffic (some tens of commands per job) small
+ * next to the sweeps themselves. Sweeps are idempotent in Redis (a session is
  * removed and reported by exactly one script call), so a job that runs twice after a stalled
  * worker is recovered writes no second event.
  *
@@ -70,16 +76,11 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
   const queue = new Queue<SweepJob>(SWEEP_QUEUE, { connection: deps.queueConnection, prefix: store.keys.queuePrefix });
   let worker: Worker<SweepJob> | null = null;
 
-  async function sweep(job: Job<SweepJob>): Promise<{ removed: number; offline: number; held?: boolean }> {
-    const { shard } = job.data;
-    if (deps.contact.holdingFor() > 0) {
-      held.inc();
-      return { removed: 0, offline: 0, held: true };
-    }
+  /** Sweeps one shard in bounded batches; a backlog larger than one interval's worth waits for the next job. */
+  async function sweepShard(shard: number): Promise<void> {
     const started = performance.now();
     let removed = 0;
     let wentOffline = 0;
-    // Bounded batches; a backlog bigger than one interval's worth continues in the next job.
     for (;;) {
       const result = await store.sweepShard(shard, options.batch);
       removed += result.removed;
@@ -92,17 +93,36 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
       offline.inc({ type: 'offline', reason: 'expired' }, wentOffline);
       logger.info({ shard, removed, offline: wentOffline }, 'expired sessions swept');
     }
-    return { removed, offline: wentOffline };
+  }
+
+  async function sweep(job: Job<SweepJob>): Promise<{ shards: number; held?: boolean }> {
+    if (deps.contact.holdingFor() > 0) {
+      held.inc();
+      return { shards: 0, held: true };
+    }
+    const { partition, partitions } = job.data;
+    const shards: number[] = [];
+    for (let shard = partition; shard < store.keys.shardCount; shard += partitions) shards.push(shard);
+    for (let i = 0; i < shards.length; i += options.concurrency) {
+      await Promise.all(shards.slice(i, i + options.concurrency).map(sweepShard));
+    }
+    return { shards: shards.length };
   }
 
   return {
     async schedule() {
-      for (let shard = 0; shard < store.keys.shardCount; shard += 1) {
+      const partitions = Math.min(options.partitions, store.keys.shardCount);
+      for (let partition = 0; partition < partitions; partition += 1) {
         await queue.upsertJobScheduler(
-          `shard-${shard}`,
+          `partition-${partition}-of-${partitions}`,
           { every: options.intervalMs },
-          { name: 'sweep', data: { shard }, opts: { removeOnComplete: true, removeOnFail: 100 } },
+          { name: 'sweep', data: { partition, partitions }, opts: { removeOnComplete: true, removeOnFail: 100 } },
         );
+      }
+      // Schedulers of another partitioning (an earlier SWEEP_PARTITIONS) would sweep twice as often.
+      for (const scheduler of await queue.getJobSchedulers()) {
+        const key = scheduler.key;
+        if (!/^partition-\d+-of-\d+$/.test(key) || !key.endsWith(`-of-${partitions}`)) await queue.removeJobScheduler(key);
       }
     },
 
@@ -112,12 +132,13 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         connection: deps.workerConnection,
         prefix: store.keys.queuePrefix,
         name: options.workerName,
-        concurrency: options.concurrency,
+        // One replica alone can run every partition's job at once.
+        concurrency: options.partitions,
         lockDuration,
         stalledInterval: lockDuration,
         maxStalledCount: 2,
       });
-      worker.on('failed', (job, err) => logger.warn({ shard: job?.data.shard, err }, 'sweep job failed'));
+      worker.on('failed', (job, err) => logger.warn({ partition: job?.data.partition, err }, 'sweep job failed'));
       worker.on('error', (err) => logger.warn({ err }, 'sweep worker error'));
       logger.info({ shards: store.keys.shardCount, intervalMs: options.intervalMs, lockDuration }, 'sweeper started');
     },
