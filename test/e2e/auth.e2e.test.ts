@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { Stack, type EdgeProcess } from '../support/stack.js';
 import { testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
+import { fetchFresh } from '../support/fetch-fresh.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const API_TOKENS = ['api-token-one-0123456789abcdef', 'api-token-two-fedcba9876543210'] as const;
@@ -41,27 +41,6 @@ afterAll(async () => {
   await stack?.stop();
   if (keys !== undefined) rmSync(keys.dir, { recursive: true, force: true });
 });
-/**
- * fetch over a connection of its own: a pooled keep-alive socket left idle for about the server's
- * keep-alive timeout (5 s) can be closed by the server just as a request goes out on it, which
- * fails a POST with "other side closed".
- */
-function fetchFresh(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-        resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 0, headers }));
-      });
-      res.on('error', reject);
-    });
-    outgoing.on('error', reject);
-    outgoing.end(init.body);
-  });
-}
 
 
 /** Sends `HELLO <clientId> [<token>]` and returns the first line the edge answers. */

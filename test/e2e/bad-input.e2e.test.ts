@@ -1,4 +1,3 @@
-import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordFigure } from '../support/figures.js';
@@ -6,6 +5,7 @@ import { FAST_TIMING, Stack, type EdgeProcess } from '../support/stack.js';
 import { testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
+import { fetchFresh } from '../support/fetch-fresh.js';
 
 const helloTimeoutMs = Number(FAST_TIMING.HELLO_TIMEOUT_MS);
 const heartbeatTimeoutMs = Number(FAST_TIMING.HEARTBEAT_TIMEOUT_MS);
@@ -35,27 +35,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-/**
- * fetch over a connection of its own: a pooled keep-alive socket left idle for about the server's
- * keep-alive timeout (5 s) can be closed by the server just as a request goes out on it, which
- * fails a POST with "other side closed".
- */
-function fetchFresh(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-        resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 0, headers }));
-      });
-      res.on('error', reject);
-    });
-    outgoing.on('error', reject);
-    outgoing.end(init.body);
-  });
-}
 
 
 async function metricsOf(edge: EdgeProcess): Promise<string> {

@@ -7,6 +7,7 @@ import { Stack } from '../support/stack.js';
 import { testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
+import { fetchFresh } from '../support/fetch-fresh.js';
 
 /** Requests per fuzz run: full size with FAULTS_FULL=1, reduced in CI. */
 const RUNS = scaled(2_000, 300);
@@ -32,27 +33,6 @@ afterAll(async () => {
   for (const client of online) client.destroy();
   await stack?.stop();
 });
-/**
- * fetch over a connection of its own: a pooled keep-alive socket left idle for about the server's
- * keep-alive timeout (5 s) can be closed by the server just as a request goes out on it, which
- * fails a POST with "other side closed".
- */
-function fetchFresh(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const outgoing = request(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const headers = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-        resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 0, headers }));
-      });
-      res.on('error', reject);
-    });
-    outgoing.on('error', reject);
-    outgoing.end(init.body);
-  });
-}
 
 
 interface FuzzRequest {
