@@ -109,6 +109,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       session: null, lastActivity: 0, trackedAt: 0, rateWindowStart: 0, rateCount: 0, held: null,
     };
     (socket as SocketWithConnection)[CONNECTION] = conn;
+    socket.on('end', onEnd);
     socket.on('close', onClose);
     socket.on('error', onError);
     connections.add(conn);
@@ -150,6 +151,17 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       logger.error({ err: error, remote: conn.remote }, 'unexpected error handling a frame');
       closeWithError(conn, 'bad_frame', 'internal error');
     }
+  }
+
+  /**
+   * The client closed its side (FIN) after its last frame: its session is over. Ended here rather
+   * than at `close`, which comes only after Node's teardown (our end, shutdown, handle close) has run
+   * over several event-loop turns: long when many sockets close at once. `close` still ends sessions
+   * whose connection died without a FIN, and does the bookkeeping.
+   */
+  function onEnd(this: SocketWithConnection): void {
+    const conn = this[CONNECTION];
+    if (conn !== undefined) endSession(conn, 'closed');
   }
 
   function onClose(this: SocketWithConnection): void {
@@ -300,6 +312,10 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
 
   function dropSlowReader(conn: EdgeConnection): void {
     logger.warn({ remote: conn.remote }, 'client is not reading; dropping it');
+    // Closed from here on: nothing more it sent is handled; the `close` event ends the session.
+    conn.phase = 'closed';
+    helloTracker.delete(conn);
+    liveTracker.delete(conn);
     conn.socket.destroy();
   }
 
