@@ -61,7 +61,7 @@ if grace > 0 and (reason == 'closed' or reason == 'shutdown') then
   return { now, false, 1 }
 end
 
-local result = end_session(k, session_id, client_id, reason, at, maxlen, channel, shard)
+local result = end_session(k, session_id, client_id, reason, at, maxlen, channel, shard, record)
 if result == false or result == 0 then
   return { now, false, 1 }
 end

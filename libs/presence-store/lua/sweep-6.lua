@@ -3,7 +3,8 @@
   last-seen TTL. A live session past its deadline lost its edge node: it ends as `expired`, now. A
   lingering session (ended by `closed`/`shutdown`, its grace now over) ends with its own reason and
   end time. Bounded work per call, whatever the
-  backlog; the caller repeats while `more` is 1. Client keys are derived from ARGV[1], which carries
+  backlog; the caller repeats while `more` is 1. The batch's writes to deadlines, meta, online,
+  since and lastseen are issued once per call (deferred-writes), not once per session. Client keys are derived from ARGV[1], which carries
   the shard's hash tag, so every key touched lives in the same slot.
 
   KEYS[1] deadlines  KEYS[2] meta  KEYS[3] online  KEYS[4] since  KEYS[5] lastseen  KEYS[6] events
@@ -16,6 +17,7 @@ local rcall = redis.call
 --- @include "now-ms"
 --- @include "emit-event"
 --- @include "go-offline"
+--- @include "deferred-writes"
 --- @include "end-session"
 
 local deadlines, meta, online, since, lastseen, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -25,20 +27,24 @@ local channel, shard, lastseen_ttl = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local now = now_ms()
 local expired = rcall('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, limit)
 local offline = 0
+local k = { deadlines = deadlines, client = false, meta = meta, online = online, since = since, lastseen = lastseen,
+  events = events }
+local deferred = new_deferred()
 for _, member in ipairs(expired) do
   local bar = string.find(member, '|', 1, true)
   local session_id, client_id = string.sub(member, 1, bar - 1), string.sub(member, bar + 1)
-  local k = { deadlines = deadlines, client = client_prefix .. client_id, meta = meta, online = online,
-    since = since, lastseen = lastseen, events = events }
+  k.client = client_prefix .. client_id
   local reason, at = 'expired', now
   local raw = rcall('HGET', k.client, session_id)
+  local record = false
   if raw then
-    local record = cjson.decode(raw)
+    record = cjson.decode(raw)
     if record.endedAt then reason, at = record.reason, record.endedAt end
   end
-  local result = end_session(k, session_id, client_id, reason, at, maxlen, channel, shard)
+  local result = end_session(k, session_id, client_id, reason, at, maxlen, channel, shard, record, deferred)
   if result ~= false and result ~= 0 then offline = offline + 1 end
 end
+flush_deferred(k, deferred)
 
 local forgotten = rcall('ZRANGEBYSCORE', lastseen, '-inf', now - lastseen_ttl, 'LIMIT', 0, limit)
 if #forgotten > 0 then rcall('ZREM', lastseen, unpack(forgotten)) end

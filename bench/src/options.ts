@@ -1,0 +1,87 @@
+export const SCENARIOS = ['idle', 'writes', 'throughput', 'detection', 'sweep', 'api', 'ceiling'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  runs: number;
+  scenarios: ScenarioName[];
+  /** Run edges, sweepers and the API with --cpu-prof; profiles land in bench/results/profiles/<label>/. */
+  profile: boolean;
+  mosquitto: boolean;
+  /** Label for this run's result files (default: the date and time). */
+  label: string;
+  /** Override of the sweeper's SWEEP_BATCH for the sweep scenario (default: the service default). */
+  sweepBatch: number | null;
+  sweepers: number;
+}
+
+const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--scenarios ${SCENARIOS.join(',')}]
+                       [--profile] [--no-mosquitto] [--label NAME] [--sweep-batch N] [--sweepers N]
+
+  --quick        small smoke run (CI): every scenario at small sizes, one run, no target checks
+  --runs N       repeat each scenario N times and report medians (default 3; 1 with --quick)
+  --scenarios    comma-separated subset (default: all)
+  --profile      run edge, sweeper and API processes with node --cpu-prof (bench/results/profiles/)
+  --no-mosquitto skip the Mosquitto baseline even if the binary exists
+  --sweep-batch  SWEEP_BATCH for the sweep scenario (default: the sweeper's own default)
+  --sweepers     sweeper processes in the sweep scenario (default 1)
+  REDIS_URL      use this Redis instead of starting one (figures then include whatever else it serves)`;
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const options: BenchOptions = {
+    quick: false, runs: 0, scenarios: [...SCENARIOS], profile: false, mosquitto: true,
+    label: new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, ''), sweepBatch: null, sweepers: 1,
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] as string;
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return next;
+    };
+    switch (arg) {
+      case '--quick':
+        options.quick = true;
+        break;
+      case '--runs':
+        options.runs = positive(arg, value());
+        break;
+      case '--scenarios': {
+        const names = value().split(',').map((s) => s.trim()).filter((s) => s !== '');
+        for (const name of names) if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`unknown scenario ${name}\n${USAGE}`);
+        options.scenarios = names as ScenarioName[];
+        break;
+      }
+      case '--profile':
+        options.profile = true;
+        break;
+      case '--no-mosquitto':
+        options.mosquitto = false;
+        break;
+      case '--label':
+        options.label = value().replace(/[^A-Za-z0-9._-]/g, '-');
+        break;
+      case '--sweep-batch':
+        options.sweepBatch = positive(arg, value());
+        break;
+      case '--sweepers':
+        options.sweepers = positive(arg, value());
+        break;
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    }
+  }
+  if (options.runs === 0) options.runs = options.quick ? 1 : 3;
+  return options;
+}
+
+function positive(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer (got "${raw}")`);
+  return n;
+}
