@@ -109,7 +109,6 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       session: null, lastActivity: 0, trackedAt: 0, rateWindowStart: 0, rateCount: 0, held: null,
     };
     (socket as SocketWithConnection)[CONNECTION] = conn;
-    socket.on('end', onEnd);
     socket.on('close', onClose);
     socket.on('error', onError);
     connections.add(conn);
@@ -151,17 +150,6 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       logger.error({ err: error, remote: conn.remote }, 'unexpected error handling a frame');
       closeWithError(conn, 'bad_frame', 'internal error');
     }
-  }
-
-  /**
-   * The client closed its side (FIN) after its last frame: its session is over. Ended here rather
-   * than at `close`, which comes only after Node's teardown (our end, shutdown, handle close) has run
-   * over several event-loop turns: long when many sockets close at once. `close` still ends sessions
-   * whose connection died without a FIN, and does the bookkeeping.
-   */
-  function onEnd(this: SocketWithConnection): void {
-    const conn = this[CONNECTION];
-    if (conn !== undefined) endSession(conn, 'closed');
   }
 
   function onClose(this: SocketWithConnection): void {
