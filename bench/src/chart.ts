@@ -69,7 +69,7 @@ export function renderDetectionChart(results: BenchResults): string | null {
     parts.push(`<line x1="${left}" y1="${y - 4}" x2="${left + 30}" y2="${y - 4}" stroke="${design.color}" stroke-width="2"${design.dash ? ` stroke-dasharray="${design.dash}"` : ''}/>`);
     parts.push(`<text x="${left + 36}" y="${y}">${design.label}</text>`);
   });
-  parts.push(`<text x="${left + 420}" y="${top + panelH + 40}">x: ms from death, log scale (curves end where the wait ended)</text>`);
+  parts.push(`<text x="${left + 420}" y="${top + panelH + 40}">x: ms from death, log scale; a curve that stays below 1: clients not notified within the wait</text>`);
   parts.push(`<text x="${left + 420}" y="${top + panelH + 56}">y: share of the dying clients notified</text>`);
   parts.push('</svg>');
   return parts.join('\n');

@@ -244,7 +244,10 @@ function heartbeat(groupName: string, intervalMs: number): void {
   if (previous !== undefined) clearInterval(previous);
   heartbeats.delete(groupName);
   if (intervalMs <= 0) return;
+  // Started before the group is opened, so that no connection waits for the whole ramp in silence
+  // (with a 3 s timeout, the first of 10,000 would be closed before its first PING).
   const group = groups.get(groupName) ?? [];
+  groups.set(groupName, group);
   const slots = Math.max(1, Math.round(intervalMs / TICK_MS));
   const started = monoMs();
   let done = 0;

@@ -23,8 +23,8 @@ export async function runApi(ctx: RunContext): Promise<ScenarioRun> {
     const edge = await stack.addEdge();
     await stack.addSweeper();
     const api = await stack.startApi();
-    await openWithProgress(ctx, fleet, `connect ${n}`, 'api', lineTarget(edge.port), 'api-', n);
     await fleet.heartbeat('api', 1_000);
+    await openWithProgress(ctx, fleet, `connect ${n}`, 'api', lineTarget(edge.port), 'api-', n);
     await stack.waitSessions(n);
     await sleep(1_000);
     const url = `http://127.0.0.1:${api.httpPort}`;

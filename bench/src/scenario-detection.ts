@@ -119,10 +119,10 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
     try {
       const [edgeA, edgeB, , api] = await Promise.all([stack.addEdge(), stack.addEdge(), stack.addSweeper(), stack.startApi()]);
       await probe.call({ cmd: 'sse', url: `http://127.0.0.1:${api.httpPort}/v1/events?types=offline` });
-      await openWithProgress(ctx, fleet, `ours: connect ${onA} to edge A`, 'A', lineTarget(edgeA.port), 'da-', onA);
-      await openWithProgress(ctx, fleet, `ours: connect ${dying} to edge B`, 'B', lineTarget(edgeB.port), 'db-', dying);
       await fleet.heartbeat('A', t.HEARTBEAT_INTERVAL_MS);
       await fleet.heartbeat('B', t.HEARTBEAT_INTERVAL_MS);
+      await openWithProgress(ctx, fleet, `ours: connect ${onA} to edge A`, 'A', lineTarget(edgeA.port), 'da-', onA);
+      await openWithProgress(ctx, fleet, `ours: connect ${dying} to edge B`, 'B', lineTarget(edgeB.port), 'db-', dying);
       if (!(await stack.waitSessions(total))) notes.push('ours: not every session reached Redis');
       await sleep(settleMs);
       await probe.call({ cmd: 'collect', clear: true });
@@ -171,10 +171,10 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
           [String(port), redis.url, 'setex', String(t.HEARTBEAT_TIMEOUT_MS), 'ks'], port));
       }
       await probe.call({ cmd: 'keyspace', url: redis.url, keyPrefix: 'ks:hb:' });
-      await openWithProgress(ctx, fleet, `${key}: connect ${onA}`, 'A', lineTarget(ports[0] as number), 'da-', onA);
-      await openWithProgress(ctx, fleet, `${key}: connect ${dying}`, 'B', lineTarget(ports[1] as number), 'db-', dying);
       await fleet.heartbeat('A', t.HEARTBEAT_INTERVAL_MS);
       await fleet.heartbeat('B', t.HEARTBEAT_INTERVAL_MS);
+      await openWithProgress(ctx, fleet, `${key}: connect ${onA}`, 'A', lineTarget(ports[0] as number), 'da-', onA);
+      await openWithProgress(ctx, fleet, `${key}: connect ${dying}`, 'B', lineTarget(ports[1] as number), 'db-', dying);
       await sleep(settleMs);
       await probe.call({ cmd: 'collect', clear: true });
       const silent = await fleet.kill('A', dying, 'silent');
@@ -203,8 +203,8 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
       const probe = new IpcWorker<ProbeCommand>('probe-worker.js', 'probe');
       try {
         await probe.call({ cmd: 'mqtt', port: mosquitto.port });
-        await openWithProgress(ctx, fleet, `mosquitto: connect ${total}`, 'A', mqttTarget(mosquitto.port, MQTT_KEEPALIVE_S), 'dm-', total);
         await fleet.heartbeat('A', t.HEARTBEAT_INTERVAL_MS);
+        await openWithProgress(ctx, fleet, `mosquitto: connect ${total}`, 'A', mqttTarget(mosquitto.port, MQTT_KEEPALIVE_S), 'dm-', total);
         await sleep(settleMs);
         await probe.call({ cmd: 'collect', clear: true });
         const silent = await fleet.kill('A', dying, 'silent');

@@ -57,8 +57,8 @@ export async function runWrites(ctx: RunContext): Promise<ScenarioRun> {
     const fleet = Fleet.start(Fleet.sizeFor(n, 2));
     try {
       const edge = await stack.addEdge();
-      await openWithProgress(ctx, fleet, `ours: connect ${n}`, 'w', lineTarget(edge.port), 'w-', n);
       await fleet.heartbeat('w', HEARTBEAT_MS);
+      await openWithProgress(ctx, fleet, `ours: connect ${n}`, 'w', lineTarget(edge.port), 'w-', n);
       if (!(await stack.waitSessions(n))) notes.push('ours: not every session reached Redis');
       await ctx.progress.wait('ours: settle', settleMs);
       const edgeOnly = await measure(ctx, 'ours (edge only): window', fleet, stack.client, stack.redis.pid, edge.proc.pid, windowMs);
@@ -87,8 +87,8 @@ export async function runWrites(ctx: RunContext): Promise<ScenarioRun> {
     const server = await startScript(ctx.work, 'naive-server.js', `writes-run${ctx.run}-naive`, [String(port), redis.url, 'zadd', '3000', 'naive'], port);
     const fleet = Fleet.start(Fleet.sizeFor(n, 2));
     try {
-      await openWithProgress(ctx, fleet, `naive ZADD: connect ${n}`, 'w', lineTarget(port), 'w-', n);
       await fleet.heartbeat('w', HEARTBEAT_MS);
+      await openWithProgress(ctx, fleet, `naive ZADD: connect ${n}`, 'w', lineTarget(port), 'w-', n);
       await ctx.progress.wait('naive: settle', settleMs);
       const naive = await measure(ctx, 'naive ZADD per heartbeat: window', fleet, client, redis.pid, server.pid, windowMs);
       record(metrics, 'naive', naive, windowMs);
