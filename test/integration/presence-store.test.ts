@@ -145,10 +145,44 @@ describe('refresh and sweep', () => {
     const start = await redisNow();
     await waitFor(async () => (await redisNow()) >= start + 5, { what: 'deadlines to pass' });
     const first = await store.sweepShard(0, 10);
-    expect(first).toEqual({ removed: 10, offline: 10, more: true });
+    expect(first).toMatchObject({ removed: 10, offline: 10, more: true });
+    // Another expired session is still there: the earliest deadline left is already past.
+    expect(first.nextDeadline).not.toBeNull();
+    expect(first.nextDeadline as number).toBeLessThanOrEqual(first.now);
     await store.sweepShard(0, 10);
     const last = await store.sweepShard(0, 10);
-    expect(last).toEqual({ removed: 5, offline: 5, more: false });
+    expect(last).toMatchObject({ removed: 5, offline: 5, more: false, nextDeadline: null });
+  });
+
+  it('reports the earliest deadline left, which is when the shard next needs a sweep', async () => {
+    const store = createTestStore(redis, { shards: 1 });
+    const soon = await store.write(add('s1', 'early', 1));
+    const later = await store.write(add('s2', 'late', 60_000));
+    const start = await redisNow();
+    await waitFor(async () => (await redisNow()) >= start + 5, { what: 'the first deadline to pass' });
+
+    const swept = await store.sweepShard(0, 100);
+    expect(swept).toMatchObject({ removed: 1, offline: 1, more: false });
+    // The deadline left is the long-lived session's: now + 60 s as Redis stamped it at the add.
+    expect(swept.nextDeadline).toBe(later.now + 60_000);
+    expect(soon.now + 1).toBeLessThanOrEqual(swept.now);
+
+    // Nothing due: the sweep reads the earliest deadline and touches nothing else.
+    const idle = await store.sweepShard(0, 100);
+    expect(idle).toMatchObject({ removed: 0, offline: 0, more: false, nextDeadline: later.now + 60_000 });
+  });
+
+  it('forgets last-seen times past their TTL only when asked to', async () => {
+    const store = createTestStore(redis, { shards: 1, lastSeenTtlMs: 1_000 });
+    await store.write(add('s1', 'gone'));
+    await store.write({ kind: 'remove', sessionId: 's1', clientId: 'gone', reason: 'leave' });
+    const seenAt = (await store.getClient('gone')).lastSeenAt as number;
+    await waitFor(async () => (await redisNow()) > seenAt + 1_000, { what: 'the last-seen TTL to pass' });
+
+    await store.sweepShard(0, 100, false);
+    expect((await store.getClient('gone')).lastSeenAt).toBe(seenAt);
+    await store.sweepShard(0, 100, true);
+    expect((await store.getClient('gone')).lastSeenAt).toBeNull();
   });
 });
 

@@ -22,10 +22,13 @@ export function connectTestRedis(url: string = testRedisUrl()): Redis {
   return createRedisConnection({ url, mode: testRedisMode() }) as Redis;
 }
 
-export function createTestStore(redis: Redis | Cluster, options: { prefix?: string; shards?: number } = {}): PresenceStore {
+export function createTestStore(
+  redis: Redis | Cluster,
+  options: { prefix?: string; shards?: number; lastSeenTtlMs?: number } = {},
+): PresenceStore {
   return new PresenceStore(redis, {
     keys: new KeySpace(options.prefix ?? testPrefix(), options.shards ?? 4),
     eventsMaxLen: 10_000,
-    lastSeenTtlMs: 60_000,
+    lastSeenTtlMs: options.lastSeenTtlMs ?? 60_000,
   });
 }

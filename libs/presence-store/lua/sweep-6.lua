@@ -9,9 +9,14 @@
 
   KEYS[1] deadlines  KEYS[2] meta  KEYS[3] online  KEYS[4] since  KEYS[5] lastseen  KEYS[6] events
   ARGV[1] client key prefix ("<prefix>:{sN}:client:")  ARGV[2] limit  ARGV[3] events maxlen
-  ARGV[4] channel  ARGV[5] shard  ARGV[6] last-seen TTL (ms)
+  ARGV[4] channel  ARGV[5] shard  ARGV[6] last-seen TTL (ms), or 0 to leave last-seen times alone
+  this call (the sweeper trims them far less often than it sweeps)
 
-  Returns { now, sessions removed, clients gone offline, more (1 if the limit was reached) }
+  An idle shard costs one ZRANGE: the earliest deadline is looked at before anything else.
+
+  Returns { now, sessions removed, clients gone offline, more (1 if the limit was reached),
+  earliest deadline left in the shard (ms; -1 when it holds no session) }: the sweeper sleeps until
+  that deadline rather than polling.
 ]]
 local rcall = redis.call
 --- @include "now-ms"
@@ -25,7 +30,19 @@ local client_prefix, limit, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local channel, shard, lastseen_ttl = ARGV[4], ARGV[5], tonumber(ARGV[6])
 
 local now = now_ms()
-local expired = rcall('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, limit)
+
+-- Returns the earliest deadline of the shard, or -1 when it holds no session.
+local function earliest_deadline()
+  local first = rcall('ZRANGE', deadlines, 0, 0, 'WITHSCORES')
+  if first[2] == nil then return -1 end
+  return tonumber(first[2])
+end
+
+local next_deadline = earliest_deadline()
+local expired = {}
+if next_deadline ~= -1 and next_deadline <= now then
+  expired = rcall('ZRANGEBYSCORE', deadlines, '-inf', now, 'LIMIT', 0, limit)
+end
 local offline = 0
 local k = { deadlines = deadlines, client = false, meta = meta, online = online, since = since, lastseen = lastseen,
   events = events }
@@ -44,11 +61,17 @@ for _, member in ipairs(expired) do
   local result = end_session(k, session_id, client_id, reason, at, maxlen, channel, shard, record, deferred)
   if result ~= false and result ~= 0 then offline = offline + 1 end
 end
-flush_deferred(k, deferred)
+if #expired > 0 then
+  flush_deferred(k, deferred)
+  next_deadline = earliest_deadline()
+end
 
-local forgotten = rcall('ZRANGEBYSCORE', lastseen, '-inf', now - lastseen_ttl, 'LIMIT', 0, limit)
-if #forgotten > 0 then rcall('ZREM', lastseen, unpack(forgotten)) end
+local forgotten = {}
+if lastseen_ttl > 0 then
+  forgotten = rcall('ZRANGEBYSCORE', lastseen, '-inf', now - lastseen_ttl, 'LIMIT', 0, limit)
+  if #forgotten > 0 then rcall('ZREM', lastseen, unpack(forgotten)) end
+end
 
 local more = 0
 if #expired == limit or #forgotten == limit then more = 1 end
-return { now, #expired, offline, more }
+return { now, #expired, offline, more, next_deadline }

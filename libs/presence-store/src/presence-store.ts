@@ -155,16 +155,24 @@ export class PresenceStore {
     return result;
   }
 
-  /** Removes up to `limit` expired sessions of one shard, writing their offline events. */
-  async sweepShard(shard: number, limit: number): Promise<SweepResult> {
+  /**
+   * Removes up to `limit` expired sessions of one shard, writing their offline events, and reports
+   * the shard's earliest remaining deadline. Last-seen times older than the last-seen TTL are
+   * forgotten too unless `trimLastSeen` is false (they need it far less often than sessions do).
+   */
+  async sweepShard(shard: number, limit: number, trimLastSeen = true): Promise<SweepResult> {
     const keys = this.keys.shard(shard);
     const reply = (await callScript(
       this.redis,
       'sweep-6',
       [keys.deadlines, keys.meta, keys.online, keys.since, keys.lastseen, keys.events],
-      [keys.clientPrefix, limit, this.shardMaxLen, this.keys.eventsChannel, shard, this.lastSeenTtlMs],
+      [keys.clientPrefix, limit, this.shardMaxLen, this.keys.eventsChannel, shard, trimLastSeen ? this.lastSeenTtlMs : 0],
     )) as number[];
-    return { removed: Number(reply[1]), offline: Number(reply[2]), more: reply[3] === 1 };
+    const nextDeadline = Number(reply[4]);
+    return {
+      removed: Number(reply[1]), offline: Number(reply[2]), more: reply[3] === 1,
+      now: Number(reply[0]), nextDeadline: nextDeadline < 0 ? null : nextDeadline,
+    };
   }
 
   async getClient(clientId: string): Promise<ClientPresence> {

@@ -69,4 +69,8 @@ export interface SweepResult {
   removed: number;
   offline: number;
   more: boolean;
+  /** Redis time of the sweep (ms). */
+  now: number;
+  /** The earliest deadline still in the shard (ms, Redis time); null when it holds no session. */
+  nextDeadline: number | null;
 }
