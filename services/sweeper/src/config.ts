@@ -21,12 +21,15 @@ export const sweeperConfigSchema = z.object({
   SESSION_TTL_MS: livenessSettings.SESSION_TTL_MS,
   /** Expiry is paused this long after an outage or a Redis restart; 0 means SESSION_TTL + SESSION_REFRESH. */
   SWEEP_HOLDOFF_MS: integerVar(0, 0, 3_600_000),
+  /** Longest a shard goes unswept; shards are swept sooner, as their earliest deadline passes. */
   SWEEP_INTERVAL_MS: integerVar(1_000, 50, 600_000),
+  /** How long one BullMQ job sweeps its shards before the next takes over (BullMQ costs ~50 Redis commands a job). */
+  SWEEP_JOB_MS: integerVar(10_000, 100, 3_600_000),
   /** Sessions removed per script call: bounds how long one call holds Redis. */
   SWEEP_BATCH: integerVar(200, 1, 10_000),
   /** Shards one sweep job sweeps at once. */
   SWEEP_CONCURRENCY: integerVar(4, 1, 64),
-  /** Sweep jobs per interval (shard groups); more lets more replicas share the work. */
+  /** Shard groups, one sweep job each at a time; more lets more replicas share the work. */
   SWEEP_PARTITIONS: integerVar(2, 1, 1_024),
   SWEEPER_HOST: hostVar('0.0.0.0'),
   /** Prometheus metrics of this replica; 0 turns the endpoint off. */

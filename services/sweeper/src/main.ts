@@ -34,6 +34,8 @@ const sweeper = createSweeper({
   registry,
   options: {
     intervalMs: config.SWEEP_INTERVAL_MS,
+    jobMs: config.SWEEP_JOB_MS,
+    lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
     batch: config.SWEEP_BATCH,
     concurrency: config.SWEEP_CONCURRENCY,
     partitions: config.SWEEP_PARTITIONS,

@@ -7,12 +7,17 @@ import type { RedisContact } from './redis-contact.js';
 export const SWEEP_QUEUE = 'sweep';
 
 export interface SweeperOptions {
+  /** Longest a shard waits between two sweeps (it is swept sooner when its earliest deadline comes first). */
   intervalMs: number;
+  /** How long one BullMQ job keeps sweeping its shards before the next scheduled job takes over. */
+  jobMs: number;
   batch: number;
   /** Shards one job sweeps at once. */
   concurrency: number;
-  /** Sweep jobs per interval; each sweeps the shards s with s % partitions == its number. */
+  /** Sweep jobs at a time; each sweeps the shards s with s % partitions == its number. */
   partitions: number;
+  /** Last-seen times older than this are forgotten (by a sweep now and then, not every one). */
+  lastSeenTtlMs: number;
   workerName: string;
 }
 
@@ -40,52 +45,96 @@ interface SweepJob {
   partitions: number;
 }
 
+/** Margin after a deadline before its shard is swept (timers may fire a little early on some platforms). */
+const DEADLINE_MARGIN_MS = 2;
+
 /**
- * Sweeps expired sessions. The shards are split into SWEEP_PARTITIONS groups and a BullMQ job
- * scheduler per group enqueues one sweep job per interval; every replica runs a Worker, so each
- * shard is swept once per interval by whichever replica takes its group's job, and the groups spread
- * over the replicas. Few jobs keep BullMQ's own Redis traffic (some tens of commands per job) small
- * next to the sweeps themselves. Sweeps are idempotent in Redis (a session is
- * removed and reported by exactly one script call), so a job that runs twice after a stalled
- * worker is recovered writes no second event.
+ * Sweeps expired sessions. The shards are split into SWEEP_PARTITIONS groups; a BullMQ job
+ * scheduler per group enqueues one job every SWEEP_JOB_MS, and every replica runs a Worker, so each
+ * group is swept by whichever replica holds its current job, and the groups spread over the
+ * replicas. A job keeps sweeping its shards until the next one is due: each shard is swept when its
+ * earliest deadline passes (the sweep script reports it), and at least every SWEEP_INTERVAL_MS in
+ * case a session with an earlier deadline was added meanwhile. So an expired session is usually
+ * swept within a few ms of its deadline, an idle shard costs one cheap script call per interval, and
+ * BullMQ's own Redis traffic (some tens of commands per job) is paid once per job, not per sweep.
+ * Sweeps are idempotent in Redis (a session is removed and reported by exactly one script call), so
+ * two jobs sweeping the same shard (an overlap at a hand-over, a stalled job run again) write no
+ * second event.
  *
  * Stalled jobs: a worker holds a lock on its job for `lockDuration` (renewed at half of it). If the
  * replica dies, another replica finds the job stalled after at most `stalledInterval` and runs it
- * again (up to `maxStalledCount` times, then it fails and the next scheduled job sweeps anyway).
- * The following intervals' jobs are not held up by a stalled one.
+ * again (up to `maxStalledCount` times); the group's next scheduled job starts on time either way.
  */
 export function createSweeper(deps: SweeperDeps): Sweeper {
   const { store, logger, options } = deps;
   const registers = [deps.registry];
   const sweepSeconds = new Histogram({
-    name: 'presence_sweep_seconds', help: 'Duration of one shard sweep job', registers,
+    name: 'presence_sweep_seconds', help: 'Duration of one shard sweep (all its batches)', registers,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   });
   const expired = new Counter({ name: 'presence_sweep_sessions_expired_total', help: 'Sessions removed by sweeps', registers });
   const offline = new Counter({
     name: 'presence_events_total', help: 'Events written by this process, by type and reason', labelNames: ['type', 'reason'], registers,
   });
-  const held = new Counter({ name: 'presence_sweep_held_total', help: 'Sweep jobs skipped while expiry was held off after an outage', registers });
+  const held = new Counter({ name: 'presence_sweep_held_total', help: 'Sweeps skipped while expiry was held off after an outage', registers });
+  const failures = new Counter({ name: 'presence_sweep_failures_total', help: 'Shard sweeps that failed (Redis errors)', registers });
   new Gauge({
     name: 'presence_sweep_holdoffs', help: 'Hold-off periods started by this replica', registers,
     collect() {
       this.set(deps.contact.holdoffs);
     },
   });
-  const lockDuration = Math.max(2_000, options.intervalMs * 4);
+  const lockDuration = Math.max(2_000, options.intervalMs * 2);
+  /** Last-seen times are trimmed this often per shard: a tenth of their TTL late at most. */
+  const trimEveryMs = Math.min(60_000, Math.max(options.intervalMs, Math.floor(options.lastSeenTtlMs / 10)));
   const queue = new Queue<SweepJob>(SWEEP_QUEUE, { connection: deps.queueConnection, prefix: store.keys.queuePrefix });
   let worker: Worker<SweepJob> | null = null;
+  let stopping = false;
+  const wakers = new Set<() => void>();
+  /** Per shard, on this process's monotonic clock: when it is next due, and when last-seen was last trimmed. */
+  const dueAt = new Map<number, number>();
+  const trimmedAt = new Map<number, number>();
+  let failureLogged = 0;
 
-  /** Sweeps one shard in bounded batches; a backlog larger than one interval's worth waits for the next job. */
+  /** Sleeps until `ms` have passed or the sweeper stops. */
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(0, ms));
+      wakers.add(wake);
+    });
+  }
+
+  /** Sweeps one shard in bounded batches (at most an interval's worth), then notes when it is next due. */
   async function sweepShard(shard: number): Promise<void> {
     const started = performance.now();
+    const trim = started - (trimmedAt.get(shard) ?? -Infinity) >= trimEveryMs;
     let removed = 0;
     let wentOffline = 0;
-    for (;;) {
-      const result = await store.sweepShard(shard, options.batch);
-      removed += result.removed;
-      wentOffline += result.offline;
-      if (!result.more || performance.now() - started > options.intervalMs) break;
+    try {
+      for (;;) {
+        const result = await store.sweepShard(shard, options.batch, trim);
+        removed += result.removed;
+        wentOffline += result.offline;
+        const now = performance.now();
+        if (result.more && now - started <= options.intervalMs) continue;
+        if (trim && !result.more) trimmedAt.set(shard, started);
+        // The next deadline in Redis time, turned into our clock through the Redis time of this reply.
+        const untilNext = result.more ? 0 : result.nextDeadline === null ? Infinity : result.nextDeadline - result.now + DEADLINE_MARGIN_MS;
+        dueAt.set(shard, now + Math.min(options.intervalMs, Math.max(0, untilNext)));
+        break;
+      }
+    } catch (err) {
+      failures.inc();
+      dueAt.set(shard, performance.now() + options.intervalMs);
+      if (performance.now() - failureLogged > 10_000) {
+        failureLogged = performance.now();
+        logger.warn({ shard, err }, 'sweep failed; will retry');
+      }
     }
     sweepSeconds.observe((performance.now() - started) / 1000);
     if (removed > 0) {
@@ -95,18 +144,33 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
     }
   }
 
-  async function sweep(job: Job<SweepJob>): Promise<{ shards: number; held?: boolean }> {
-    if (deps.contact.holdingFor() > 0) {
-      held.inc();
-      return { shards: 0, held: true };
-    }
+  /** One job: sweeps the group's shards as they fall due until about when the next job is scheduled. */
+  async function sweep(job: Job<SweepJob>): Promise<{ shards: number; sweeps: number }> {
     const { partition, partitions } = job.data;
     const shards: number[] = [];
     for (let shard = partition; shard < store.keys.shardCount; shard += partitions) shards.push(shard);
-    for (let i = 0; i < shards.length; i += options.concurrency) {
-      await Promise.all(shards.slice(i, i + options.concurrency).map(sweepShard));
+    // Schedulers fire at multiples of jobMs: run up to the next one (a job that starts late, or is
+    // recovered from a dead replica, runs to the boundary after that, overlapping harmlessly).
+    const endsAt = performance.now() + (Math.ceil((Date.now() + options.jobMs / 2) / options.jobMs) * options.jobMs - Date.now());
+    let sweeps = 0;
+    while (!stopping && performance.now() < endsAt) {
+      const holding = deps.contact.holdingFor();
+      if (holding > 0) {
+        held.inc();
+        await sleep(Math.min(holding, options.intervalMs, endsAt - performance.now()));
+        continue;
+      }
+      const now = performance.now();
+      const due = shards.filter((shard) => (dueAt.get(shard) ?? 0) <= now);
+      for (let i = 0; i < due.length; i += options.concurrency) {
+        await Promise.all(due.slice(i, i + options.concurrency).map(sweepShard));
+      }
+      sweeps += due.length;
+      const next = Math.min(...shards.map((shard) => dueAt.get(shard) ?? 0));
+      const wait = Math.min(next, endsAt) - performance.now();
+      if (wait > 0) await sleep(wait);
     }
-    return { shards: shards.length };
+    return { shards: shards.length, sweeps };
   }
 
   return {
@@ -115,7 +179,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
       for (let partition = 0; partition < partitions; partition += 1) {
         await queue.upsertJobScheduler(
           `partition-${partition}-of-${partitions}`,
-          { every: options.intervalMs },
+          { every: options.jobMs },
           { name: 'sweep', data: { partition, partitions }, opts: { removeOnComplete: true, removeOnFail: 100 } },
         );
       }
@@ -132,18 +196,20 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         connection: deps.workerConnection,
         prefix: store.keys.queuePrefix,
         name: options.workerName,
-        // One replica alone can run every partition's job at once.
-        concurrency: options.partitions,
+        // One replica alone can run every partition's job at once, also while jobs hand over.
+        concurrency: options.partitions * 2,
         lockDuration,
         stalledInterval: lockDuration,
         maxStalledCount: 2,
       });
       worker.on('failed', (job, err) => logger.warn({ partition: job?.data.partition, err }, 'sweep job failed'));
       worker.on('error', (err) => logger.warn({ err }, 'sweep worker error'));
-      logger.info({ shards: store.keys.shardCount, intervalMs: options.intervalMs, lockDuration }, 'sweeper started');
+      logger.info({ shards: store.keys.shardCount, intervalMs: options.intervalMs, jobMs: options.jobMs, lockDuration }, 'sweeper started');
     },
 
     async close() {
+      stopping = true;
+      for (const wake of [...wakers]) wake();
       await worker?.close();
       await queue.close();
     },
