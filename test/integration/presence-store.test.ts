@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { sessionMember, type PresenceEvent, type PresenceStore } from '@presence/presence-store';
+import { sessionMember, type PresenceEvent, type PresenceStore, type WriteOp, type WriteResult } from '@presence/presence-store';
 import { connectTestRedis, createTestStore } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -292,5 +292,204 @@ describe('offline grace, real end times and lost state', () => {
     await store.write(limited('s2'));
     expect(await store.write(limited('s3'))).toMatchObject({ rejected: 'too_many_sessions', eventId: null });
     expect((await store.getClient('kim')).sessions.map((s) => s.sessionId)).toEqual(['s1', 's2']);
+  });
+});
+
+describe('batched session ends (remove-sessions)', () => {
+  type Remove = WriteOp & { kind: 'remove' };
+  const remove = (sessionId: string, clientId: string, reason: Remove['reason'], extra: Partial<Remove> = {}): Remove =>
+    ({ kind: 'remove', sessionId, clientId, reason, ...extra });
+  const summary = (results: WriteResult[]) =>
+    results.map((r) => (!r.ok ? ['failed', r.kind] : r.kind === 'remove' ? [r.kind, r.existed, r.eventId !== null] : [r.kind, 'eventId' in r && r.eventId !== null]));
+
+  it('ends several sessions of one client in one call with one offline event, at the last', async () => {
+    const store = createTestStore(redis, { shards: 1 });
+    await store.execute([add('s1', 'lena'), add('s2', 'lena', 60_000, 'n2'), add('s3', 'lena')]);
+    await store.write({ kind: 'state', sessionId: 's2', clientId: 'lena', stateJson: '{"x":1}' });
+    const results = await store.execute([remove('s1', 'lena', 'leave'), remove('s2', 'lena', 'closed'), remove('s3', 'lena', 'timeout')]);
+    expect(summary(results)).toEqual([
+      ['remove', true, false],
+      ['remove', true, false],
+      ['remove', true, true],
+    ]);
+    const events = await allEvents(store);
+    expect(events.map((e) => [e.type, e.sessionId, e.reason])).toEqual([
+      ['online', 's1', null],
+      ['offline', 's3', 'timeout'],
+    ]);
+    expect(await store.getClient('lena')).toMatchObject({ online: false, sessions: [], lastSeenAt: events[1]?.at });
+    // Every key of the shard is left as a single remove leaves it: nothing of lena but her last-seen time.
+    const keys = store.keys.shard(0);
+    expect(await redis.zcard(keys.deadlines)).toBe(0);
+    expect(await redis.hlen(keys.meta)).toBe(0);
+    expect(await redis.zcard(keys.online)).toBe(0);
+    expect(await redis.hlen(keys.since)).toBe(0);
+    expect(await redis.zscore(keys.lastseen, 'lena')).toBe(String(events[1]?.at));
+  });
+
+  it('mixes leave, closed with a grace and sessions Redis does not know in one call', async () => {
+    const store = createTestStore(redis, { shards: 1 });
+    await store.execute([add('m1', 'mo'), add('n1', 'nia'), add('p1', 'pat'), add('p2', 'pat')]);
+    const registeredAt = (await redisNow()) - 1_000;
+    const results = await store.execute([
+      remove('m1', 'mo', 'leave'),
+      remove('n1', 'nia', 'closed', { graceMs: 60_000 }),
+      remove('lost', 'oz', 'closed', { graceMs: 60_000, node: 'n9', registeredAt, endedAt: registeredAt + 200 }),
+      // Unknown, but the client still has sessions, or nothing says it was ever registered: no event.
+      remove('lost', 'pat', 'leave', { registeredAt }),
+      remove('lost', 'quin', 'leave'),
+      remove('p1', 'pat', 'shutdown', { graceMs: 60_000 }),
+    ]);
+    expect(summary(results)).toEqual([
+      ['remove', true, true],
+      ['remove', true, false],
+      ['remove', false, true],
+      ['remove', false, false],
+      ['remove', false, false],
+      ['remove', true, false],
+    ]);
+    const offline = (await allEvents(store)).filter((e) => e.type === 'offline');
+    expect(offline.map((e) => [e.clientId, e.reason, e.node]).sort()).toEqual([
+      ['mo', 'leave', 'n1'],
+      ['oz', 'closed', 'n9'],
+    ]);
+    expect(offline.find((e) => e.clientId === 'oz')?.at).toBe(registeredAt + 200);
+    const nia = await store.getClient('nia');
+    expect(nia.online).toBe(true);
+    expect(nia.sessions[0]?.endedAt).toEqual(expect.any(Number));
+    const pat = await store.getClient('pat');
+    expect(pat.sessions.map((s) => [s.sessionId, s.endedAt !== null])).toEqual([
+      ['p1', true],
+      ['p2', false],
+    ]);
+  });
+
+  it('ends the same session given twice in one call once, with one event', async () => {
+    const store = createTestStore(redis, { shards: 1 });
+    const added = await store.write(add('r1', 'rex'));
+    await store.write(add('t1', 'tia'));
+    const registeredAt = added.kind === 'add' ? added.now : 0;
+    const results = await store.execute([
+      remove('r1', 'rex', 'closed', { registeredAt }),
+      // Retried within the same call: unknown now, and an offline was recorded since it was registered.
+      remove('r1', 'rex', 'leave', { registeredAt }),
+      remove('t1', 'tia', 'closed', { graceMs: 60_000 }),
+      remove('t1', 'tia', 'shutdown', { graceMs: 60_000 }),
+      remove('t1', 'tia', 'leave'),
+    ]);
+    expect(summary(results)).toEqual([
+      ['remove', true, true],
+      ['remove', false, false],
+      ['remove', true, false],
+      ['remove', true, false],
+      ['remove', true, false],
+    ]);
+    const offline = (await allEvents(store)).filter((e) => e.type === 'offline');
+    expect(offline.map((e) => [e.clientId, e.reason])).toEqual([['rex', 'closed']]);
+    // The first end of a lingering session wins.
+    const tia = await store.getClient('tia');
+    expect(tia.online).toBe(true);
+    expect(await redis.hget(store.keys.client('tia'), 't1')).toContain('"reason":"closed"');
+  });
+
+  it('gives the same results, events and state as the same removes one call each', async () => {
+    const run = async (batched: boolean) => {
+      const store = createTestStore(redis, { shards: 1 });
+      await store.execute([add('a1', 'ann'), add('a2', 'ann'), add('b1', 'ben'), add('c1', 'cy'), add('c2', 'cy')]);
+      const ops: Remove[] = [
+        remove('a1', 'ann', 'leave'),
+        remove('b1', 'ben', 'closed', { graceMs: 60_000 }),
+        remove('a2', 'ann', 'closed'),
+        remove('a2', 'ann', 'leave', { registeredAt: 1 }),
+        remove('gone', 'ann', 'leave', { registeredAt: 1 }),
+        remove('c1', 'cy', 'shutdown', { graceMs: 60_000 }),
+        remove('c2', 'cy', 'timeout'),
+        remove('b1', 'ben', 'leave'),
+        remove('x1', 'xena', 'leave', { registeredAt: 1, node: 'n7' }),
+        remove('x2', 'xena', 'leave', { registeredAt: 1, node: 'n7' }),
+      ];
+      const results = batched ? await store.execute(ops) : await Promise.all(ops.map((op) => store.write(op)));
+      const events = (await allEvents(store)).map((e) => [e.type, e.clientId, e.sessionId, e.reason]);
+      const clients = await Promise.all(['ann', 'ben', 'cy', 'xena'].map((id) => store.getClient(id)));
+      const state = clients.map((c) => [c.clientId, c.online, c.lastSeenAt !== null, c.sessions.map((s) => [s.sessionId, s.endedAt !== null])]);
+      return { results: summary(results), events, state };
+    };
+    const oneByOne = await run(false);
+    expect(await run(true)).toEqual(oneByOne);
+    expect(oneByOne.events.filter((e) => e[0] === 'offline')).toEqual([
+      ['offline', 'ann', 'a2', 'closed'],
+      ['offline', 'xena', 'x1', 'leave'],
+    ]);
+  });
+
+  it('keeps results in op order across shards and splits long runs of removes', async () => {
+    const store = createTestStore(redis, { shards: 4 });
+    const ids = Array.from({ length: 1_200 }, (_, i) => `user-${i}`);
+    await store.execute(ids.map((id, i) => add(`s${i}`, id)));
+    // Every third session is unknown (no registeredAt): existed false, no event.
+    const ops = ids.map((id, i) => remove(i % 3 === 0 ? `nope${i}` : `s${i}`, id, 'leave'));
+    const results = await store.execute(ops);
+    expect(results.map((r) => r.ok && r.kind === 'remove' && r.existed)).toEqual(ids.map((_, i) => i % 3 !== 0));
+    expect(results.map((r) => r.ok && r.kind === 'remove' && r.eventId !== null)).toEqual(ids.map((_, i) => i % 3 !== 0));
+    const offline = (await allEvents(store)).filter((e) => e.type === 'offline');
+    expect(offline.length).toBe(800);
+    const eventOf = new Map(offline.map((e) => [e.clientId, e.id]));
+    results.forEach((r, i) => {
+      if (r.ok && r.kind === 'remove' && r.eventId !== null) expect(`${store.keys.shardOf(ids[i] as string)}-${r.eventId}`).toBe(eventOf.get(ids[i] as string));
+    });
+    expect((await store.stats()).onlineClients).toBe(400);
+  });
+
+  it('keeps adds and removes of one client in the order given within one execute', async () => {
+    const store = createTestStore(redis, { shards: 2 });
+    const results = await store.execute([
+      add('u1', 'uma'),
+      remove('u1', 'uma', 'leave'),
+      add('u2', 'uma'),
+      remove('u2', 'uma', 'closed', { graceMs: 60_000 }),
+      add('u3', 'uma'),
+      remove('v1', 'vic', 'leave'),
+      add('v1', 'vic'),
+    ]);
+    expect(summary(results)).toEqual([
+      ['add', true],
+      ['remove', true, true],
+      ['add', true],
+      ['remove', true, false],
+      ['add', false],
+      ['remove', false, false],
+      ['add', true],
+    ]);
+    expect((await allEvents(store)).filter((e) => e.clientId === 'uma').map((e) => [e.type, e.sessionId])).toEqual([
+      ['online', 'u1'],
+      ['offline', 'u1'],
+      ['online', 'u2'],
+    ]);
+    const uma = await store.getClient('uma');
+    expect(uma.sessions.map((s) => s.sessionId)).toEqual(['u3']);
+    expect((await store.getClient('vic')).online).toBe(true);
+  });
+
+  it('fails exactly the ops of a call Redis refused', async () => {
+    const store = createTestStore(redis, { shards: 1 });
+    await store.execute([add('w1', 'wes'), add('y1', 'yan')]);
+    // A client key of the wrong type makes the script fail on it.
+    await redis.set(store.keys.client('zed'), 'not a hash');
+    const results = await store.execute([
+      remove('w1', 'wes', 'leave'),
+      add('w2', 'wes'),
+      remove('z1', 'zed', 'leave'),
+      add('y2', 'yan'),
+      remove('y1', 'yan', 'leave'),
+    ]);
+    expect(summary(results)).toEqual([
+      ['remove', true, true],
+      ['add', true],
+      ['failed', 'remove'],
+      ['add', false],
+      ['remove', true, false],
+    ]);
+    const failure = results[2];
+    expect(failure?.ok === false && failure.error.message).toMatch(/WRONGTYPE/);
   });
 });

@@ -12,7 +12,7 @@ const SCRIPT_VERSION = 1;
 
 export const SCRIPT_FILES = [
   'add-session-7',
-  'remove-session-7',
+  'remove-sessions-6',
   'sweep-6',
   'refresh-1',
   'set-state-2',
