@@ -179,10 +179,25 @@ describe('refresh and sweep', () => {
     const seenAt = (await store.getClient('gone')).lastSeenAt as number;
     await waitFor(async () => (await redisNow()) > seenAt + 1_000, { what: 'the last-seen TTL to pass' });
 
-    await store.sweepShard(0, 100, false);
+    await store.sweepShard(0, 100, { trimLastSeen: false });
     expect((await store.getClient('gone')).lastSeenAt).toBe(seenAt);
-    await store.sweepShard(0, 100, true);
+    await store.sweepShard(0, 100, { trimLastSeen: true });
     expect((await store.getClient('gone')).lastSeenAt).toBeNull();
+  });
+
+  it('a sweep that reaches Redis after its not-after time sweeps nothing', async () => {
+    const store = createTestStore(redis, { shards: 1 });
+    const added = await store.write(add('s1', 'queued', 1));
+    const addedAt = added.kind === 'add' ? added.now : 0;
+    await waitFor(async () => (await redisNow()) > addedAt + 5, { what: 'the deadline to pass' });
+
+    // As if it had waited in a client's queue through an outage: too late, so nothing is expired.
+    const late = await store.sweepShard(0, 100, { notAfter: addedAt });
+    expect(late).toMatchObject({ removed: 0, offline: 0, late: true });
+    expect((await store.getClient('queued')).online).toBe(true);
+
+    const onTime = await store.sweepShard(0, 100, { notAfter: (await redisNow()) + 1_000 });
+    expect(onTime).toMatchObject({ removed: 1, offline: 1, late: false });
   });
 });
 

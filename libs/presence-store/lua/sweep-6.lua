@@ -11,12 +11,15 @@
   ARGV[1] client key prefix ("<prefix>:{sN}:client:")  ARGV[2] limit  ARGV[3] events maxlen
   ARGV[4] channel  ARGV[5] shard  ARGV[6] last-seen TTL (ms), or 0 to leave last-seen times alone
   this call (the sweeper trims them far less often than it sweeps)
+  ARGV[7] not after (ms, Redis time) or '': a call that reaches Redis later than this (it waited in a
+  client's queue through an outage, or Redis stalled) sweeps nothing: the deadlines it would expire
+  may have passed only because edges could not renew them meanwhile
 
   An idle shard costs one ZRANGE: the earliest deadline is looked at before anything else.
 
   Returns { now, sessions removed, clients gone offline, more (1 if the limit was reached),
-  earliest deadline left in the shard (ms; -1 when it holds no session) }: the sweeper sleeps until
-  that deadline rather than polling.
+  earliest deadline left in the shard (ms; -1 when it holds no session), 1 if it came too late }:
+  the sweeper sleeps until that deadline rather than polling.
 ]]
 local rcall = redis.call
 --- @include "now-ms"
@@ -27,9 +30,10 @@ local rcall = redis.call
 
 local deadlines, meta, online, since, lastseen, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local client_prefix, limit, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local channel, shard, lastseen_ttl = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local channel, shard, lastseen_ttl, not_after = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 
 local now = now_ms()
+if not_after and now > not_after then return { now, 0, 0, 0, -1, 1 } end
 
 -- Returns the earliest deadline of the shard, or -1 when it holds no session.
 local function earliest_deadline()
@@ -74,4 +78,4 @@ end
 
 local more = 0
 if #expired == limit or #forgotten == limit then more = 1 end
-return { now, #expired, offline, more, next_deadline }
+return { now, #expired, offline, more, next_deadline, 0 }

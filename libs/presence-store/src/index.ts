@@ -18,5 +18,6 @@ export type {
   PresenceStats,
   QueryResult,
   SessionView,
+  SweepOptions,
   SweepResult,
 } from './types.js';

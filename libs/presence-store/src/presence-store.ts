@@ -13,6 +13,7 @@ import type {
   PresenceStats,
   QueryResult,
   SessionView,
+  SweepOptions,
   SweepResult,
 } from './types.js';
 
@@ -197,18 +198,22 @@ export class PresenceStore {
    * the shard's earliest remaining deadline. Last-seen times older than the last-seen TTL are
    * forgotten too unless `trimLastSeen` is false (they need it far less often than sessions do).
    */
-  async sweepShard(shard: number, limit: number, trimLastSeen = true): Promise<SweepResult> {
+  async sweepShard(shard: number, limit: number, options: SweepOptions = {}): Promise<SweepResult> {
+    const { trimLastSeen = true, notAfter = null } = options;
     const keys = this.keys.shard(shard);
     const reply = (await callScript(
       this.redis,
       'sweep-6',
       [keys.deadlines, keys.meta, keys.online, keys.since, keys.lastseen, keys.events],
-      [keys.clientPrefix, limit, this.shardMaxLen, this.keys.eventsChannel, shard, trimLastSeen ? this.lastSeenTtlMs : 0],
+      [
+        keys.clientPrefix, limit, this.shardMaxLen, this.keys.eventsChannel, shard, trimLastSeen ? this.lastSeenTtlMs : 0,
+        notAfter === null ? '' : Math.floor(notAfter),
+      ],
     )) as number[];
     const nextDeadline = Number(reply[4]);
     return {
       removed: Number(reply[1]), offline: Number(reply[2]), more: reply[3] === 1,
-      now: Number(reply[0]), nextDeadline: nextDeadline < 0 ? null : nextDeadline,
+      now: Number(reply[0]), nextDeadline: nextDeadline < 0 ? null : nextDeadline, late: reply[5] === 1,
     };
   }
 

@@ -73,4 +73,13 @@ export interface SweepResult {
   now: number;
   /** The earliest deadline still in the shard (ms, Redis time); null when it holds no session. */
   nextDeadline: number | null;
+  /** The call reached Redis after its `notAfter` and swept nothing. */
+  late: boolean;
+}
+
+export interface SweepOptions {
+  /** Also forget last-seen times older than the last-seen TTL (default true). */
+  trimLastSeen?: boolean;
+  /** Redis time (ms) after which the call must not sweep: see sweep-6.lua. */
+  notAfter?: number | null;
 }

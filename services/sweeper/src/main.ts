@@ -21,10 +21,8 @@ const store = new PresenceStore(redis, {
 });
 const registry = createMetricsRegistry('sweeper');
 const holdoffMs = config.SWEEP_HOLDOFF_MS > 0 ? config.SWEEP_HOLDOFF_MS : effectiveSessionTtlMs(config) + config.SESSION_REFRESH_MS;
-const contact = new RedisContact(redis, logger.child({ component: 'redis-contact' }), {
-  holdoffMs,
-  probeMs: Math.min(500, config.SWEEP_INTERVAL_MS),
-});
+const probeMs = Math.min(500, config.SWEEP_INTERVAL_MS);
+const contact = new RedisContact(redis, logger.child({ component: 'redis-contact' }), { holdoffMs, probeMs });
 const sweeper = createSweeper({
   contact,
   store,
@@ -36,6 +34,8 @@ const sweeper = createSweeper({
     intervalMs: config.SWEEP_INTERVAL_MS,
     jobMs: config.SWEEP_JOB_MS,
     lastSeenTtlMs: config.LAST_SEEN_TTL_MS,
+    // The same bound as the contact's stall detection: no reply for 3 probe periods.
+    lateAfterMs: 3 * probeMs,
     batch: config.SWEEP_BATCH,
     concurrency: config.SWEEP_CONCURRENCY,
     partitions: config.SWEEP_PARTITIONS,

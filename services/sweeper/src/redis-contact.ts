@@ -52,6 +52,11 @@ export class RedisContact {
     return Math.max(0, this.holdUntil - performance.now());
   }
 
+  /** Something else saw Redis answer late (a sweep that waited through an outage): hold off expiry. */
+  reportStall(reason: string): void {
+    this.hold(reason, this.options.holdoffMs);
+  }
+
   private hold(reason: string, forMs: number): void {
     const until = performance.now() + forMs;
     if (until <= this.holdUntil) return;

@@ -18,6 +18,11 @@ export interface SweeperOptions {
   partitions: number;
   /** Last-seen times older than this are forgotten (by a sweep now and then, not every one). */
   lastSeenTtlMs: number;
+  /**
+   * A sweep call that reaches Redis this long after it was sent sweeps nothing (it waited through an
+   * outage in the client's queue, or Redis stalled) and starts a hold-off instead.
+   */
+  lateAfterMs: number;
   workerName: string;
 }
 
@@ -95,6 +100,8 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
   const dueAt = new Map<number, number>();
   const trimmedAt = new Map<number, number>();
   let failureLogged = 0;
+  /** Redis time at a moment of our monotonic clock, from the latest reply: Redis now ≈ redisAt + (mono - monoAt). */
+  let clock: { redisAt: number; monoAt: number } | null = null;
 
   /** Sleeps until `ms` have passed or the sweeper stops. */
   function sleep(ms: number): Promise<void> {
@@ -117,7 +124,15 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
     let wentOffline = 0;
     try {
       for (;;) {
-        const result = await store.sweepShard(shard, options.batch, trim);
+        const sentAt = performance.now();
+        const notAfter = clock === null ? null : clock.redisAt + (sentAt - clock.monoAt) + options.lateAfterMs;
+        const result = await store.sweepShard(shard, options.batch, { trimLastSeen: trim, notAfter });
+        clock = { redisAt: result.now, monoAt: performance.now() };
+        if (result.late) {
+          deps.contact.reportStall(`a sweep reached Redis ${Math.round(performance.now() - sentAt)} ms after it was sent`);
+          dueAt.set(shard, performance.now());
+          break;
+        }
         removed += result.removed;
         wentOffline += result.offline;
         const now = performance.now();
@@ -191,6 +206,8 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
     },
 
     async start() {
+      const now = await store.now();
+      clock = { redisAt: now, monoAt: performance.now() };
       await this.schedule();
       worker = new Worker<SweepJob>(SWEEP_QUEUE, sweep, {
         connection: deps.workerConnection,
