@@ -5,6 +5,7 @@ import { createLogger, createMetricsRegistry, onShutdown } from '@presence/telem
 import { createApp } from './app.js';
 import { apiConfigSchema } from './config.js';
 import { EventHub } from './event-hub.js';
+import { createHttpServer } from './http-server.js';
 
 const config = loadConfigOrExit(apiConfigSchema, process.env);
 const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
@@ -38,8 +39,10 @@ const app = createApp({
     metricsTokens: config.METRICS_TOKENS,
   },
 });
-const server: Server = await new Promise((resolve, reject) => {
-  const listening = app.listen(config.API_PORT, config.API_HOST, (error?: Error) => (error ? reject(error) : resolve(listening)));
+const server: Server = createHttpServer(app);
+await new Promise<void>((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(config.API_PORT, config.API_HOST, () => resolve());
 });
 // Idle keep-alive connections outlive the clients' own pool timeouts (undici: 4 s; load balancers:
 // 60 s), so a client never sends a request on a connection the server is closing.
