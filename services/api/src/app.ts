@@ -1,5 +1,4 @@
 import express, { type Request, type Response } from 'express';
-import { CLIENT_ID_PATTERN } from '@presence/protocol';
 import { EVENT_TYPES, EventCursor, type EventType, type PresenceStore } from '@presence/presence-store';
 import type { Logger } from '@presence/telemetry';
 import type { Cluster, Redis } from 'ioredis';
@@ -7,7 +6,10 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { EventHub } from './event-hub.js';
 import { bearerAuth } from './bearer-auth.js';
+import { clientIdSchema, querySchema, validQueryIds } from './client-ids.js';
 import { HttpError, errorHandler, sendError } from './http-errors.js';
+import { queryResultsJson } from './query-results-json.js';
+import { sendJson } from './send-json.js';
 
 export interface AppOptions {
   /** Bearer tokens accepted on /v1/*; empty: no authentication. */
@@ -29,13 +31,6 @@ export interface AppDeps {
   options: AppOptions;
 }
 
-const MAX_QUERY_IDS = 1_000;
-const clientIdSchema = z.string().regex(CLIENT_ID_PATTERN, { error: 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -' });
-const querySchema = z.object({
-  clientIds: z.array(clientIdSchema).min(1, { error: 'must list 1 to 1000 client ids' }).max(MAX_QUERY_IDS, {
-    error: 'must list 1 to 1000 client ids',
-  }),
-});
 const listSchema = z.object({
   limit: z
     .string()
@@ -138,8 +133,9 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.post('/v1/presence/query', async (req, res) => {
-    const body = parse(querySchema, req.body, 'bad_request');
-    res.json({ results: await store.query(body.clientIds) });
+    const clientIds = validQueryIds(req.body) ?? parse(querySchema, req.body, 'bad_request').clientIds;
+    // Every id matched CLIENT_ID_PATTERN, as queryResultsJson requires.
+    sendJson(req, res, queryResultsJson(await store.query(clientIds)));
   });
 
   app.get('/v1/presence', async (req, res) => {
