@@ -4,7 +4,7 @@ import { z } from 'zod';
 /** The message of a 400 for a malformed client id. */
 export const CLIENT_ID_RULE = 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -';
 const MAX_QUERY_IDS = 1_000;
-export const clientIdSchema = z.string().regex(CLIENT_ID_PATTERN, { error: CLIENT_ID_RULE });
+const clientIdSchema = z.string().regex(CLIENT_ID_PATTERN, { error: CLIENT_ID_RULE });
 
 /** The body of POST /v1/presence/query; the first issue zod finds is the 400's message. */
 export const querySchema = z.object({
