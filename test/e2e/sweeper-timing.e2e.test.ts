@@ -60,8 +60,8 @@ describe('sweeper timing', () => {
     const lags = [...swept].map(([clientId, at]) => at - (deadlines.get(clientId) as number)).sort((a, b) => a - b);
     expect(percentile(lags, 0)).toBeGreaterThanOrEqual(0);
     // Seeded after the sweeper went to sleep: it learns of these deadlines at its next look (within
-    // an interval, here 3 s), then sleeps until they pass.
-    expect(percentile(lags, 100)).toBeLessThanOrEqual(SWEEP_INTERVAL_MS + 200);
+    // an interval, here 3 s), then sleeps until they pass. (Slack for a loaded CI machine.)
+    expect(percentile(lags, 100)).toBeLessThanOrEqual(SWEEP_INTERVAL_MS + 1_000);
 
     // Now the sweeper knows the shards' earliest deadlines: a second generation with a longer TTL
     // is swept within a few ms of its deadlines.
@@ -72,7 +72,9 @@ describe('sweeper timing', () => {
     }, { timeoutMs: 4 * SWEEP_INTERVAL_MS + 2_000, what: 'the second generation to expire' });
     const laterLags = [...laterSwept].map(([clientId, at]) => at - (later.get(clientId) as number)).sort((a, b) => a - b);
     expect(percentile(laterLags, 0)).toBeGreaterThanOrEqual(0);
-    expect(percentile(laterLags, 100)).toBeLessThanOrEqual(200);
+    // A few ms on a quiet machine; the bound is a third of the interval polling would need, with
+    // room for a loaded CI machine (a sweeper starved of CPU holds expiry off, as after an outage).
+    expect(percentile(laterLags, 100)).toBeLessThanOrEqual(1_000);
 
   });
 
@@ -91,6 +93,6 @@ describe('sweeper timing', () => {
       return at.size === 20 ? at : false;
     }, { timeoutMs: 2 * SWEEP_INTERVAL_MS + 2_000, what: 'the moved sessions to expire' });
     expect(deadlines.size).toBe(20);
-    expect(Math.max(...swept.values()) - movedTo).toBeLessThanOrEqual(SWEEP_INTERVAL_MS + 200);
+    expect(Math.max(...swept.values()) - movedTo).toBeLessThanOrEqual(SWEEP_INTERVAL_MS + 1_000);
   });
 });

@@ -30,6 +30,12 @@ async function redisNow(): Promise<number> {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
 
+/** When Redis registered a session: the `now` of its add. */
+function registeredAt(result: WriteResult): number {
+  if (!result.ok || result.kind !== 'add') throw new Error(`not a successful add: ${JSON.stringify(result)}`);
+  return result.now;
+}
+
 const add = (sessionId: string, clientId: string, ttlMs = 60_000, node = 'n1') =>
   ({ kind: 'add', sessionId, clientId, node, ttlMs, stateJson: null }) as const;
 
@@ -156,20 +162,20 @@ describe('refresh and sweep', () => {
 
   it('reports the earliest deadline left, which is when the shard next needs a sweep', async () => {
     const store = createTestStore(redis, { shards: 1 });
-    const soon = await store.write(add('s1', 'early', 1));
-    const later = await store.write(add('s2', 'late', 60_000));
+    const soon = registeredAt(await store.write(add('s1', 'early', 1)));
+    const later = registeredAt(await store.write(add('s2', 'late', 60_000)));
     const start = await redisNow();
     await waitFor(async () => (await redisNow()) >= start + 5, { what: 'the first deadline to pass' });
 
     const swept = await store.sweepShard(0, 100);
     expect(swept).toMatchObject({ removed: 1, offline: 1, more: false });
     // The deadline left is the long-lived session's: now + 60 s as Redis stamped it at the add.
-    expect(swept.nextDeadline).toBe(later.now + 60_000);
-    expect(soon.now + 1).toBeLessThanOrEqual(swept.now);
+    expect(swept.nextDeadline).toBe(later + 60_000);
+    expect(soon + 1).toBeLessThanOrEqual(swept.now);
 
     // Nothing due: the sweep reads the earliest deadline and touches nothing else.
     const idle = await store.sweepShard(0, 100);
-    expect(idle).toMatchObject({ removed: 0, offline: 0, more: false, nextDeadline: later.now + 60_000 });
+    expect(idle).toMatchObject({ removed: 0, offline: 0, more: false, nextDeadline: later + 60_000 });
   });
 
   it('forgets last-seen times past their TTL only when asked to', async () => {

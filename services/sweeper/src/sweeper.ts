@@ -57,7 +57,8 @@ const DEADLINE_MARGIN_MS = 2;
  * Sweeps expired sessions. The shards are split into SWEEP_PARTITIONS groups; a BullMQ job
  * scheduler per group enqueues one job every SWEEP_JOB_MS, and every replica runs a Worker, so each
  * group is swept by whichever replica holds its current job, and the groups spread over the
- * replicas. A job keeps sweeping its shards until the next one is due: each shard is swept when its
+ * replicas. A job keeps sweeping its shards until the group's next job starts (on this replica; or
+ * for 1.5 × SWEEP_JOB_MS, so a hand-over to another replica leaves no gap): each shard is swept when its
  * earliest deadline passes (the sweep script reports it), and at least every SWEEP_INTERVAL_MS in
  * case a session with an earlier deadline was added meanwhile. So an expired session is usually
  * swept within a few ms of its deadline, an idle shard costs one cheap script call per interval, and
@@ -99,8 +100,15 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
   /** Per shard, on this process's monotonic clock: when it is next due, and when last-seen was last trimmed. */
   const dueAt = new Map<number, number>();
   const trimmedAt = new Map<number, number>();
+  const inFlight = new Map<number, Promise<void>>();
+  /** The job of each group this process runs now; an older one stops when a newer one starts. */
+  const current = new Map<number, { done: boolean }>();
   let failureLogged = 0;
-  /** Redis time at a moment of our monotonic clock, from the latest reply: Redis now ≈ redisAt + (mono - monoAt). */
+  /**
+   * Redis time at a moment of our monotonic clock, from the latest reply: Redis now ≈ redisAt +
+   * (mono - monoAt). Anchored at when the call was sent, so the estimate errs towards a later Redis
+   * time (by one round trip) and a reply this process handled late can't make the next call look late.
+   */
   let clock: { redisAt: number; monoAt: number } | null = null;
 
   /** Sleeps until `ms` have passed or the sweeper stops. */
@@ -127,7 +135,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         const sentAt = performance.now();
         const notAfter = clock === null ? null : clock.redisAt + (sentAt - clock.monoAt) + options.lateAfterMs;
         const result = await store.sweepShard(shard, options.batch, { trimLastSeen: trim, notAfter });
-        clock = { redisAt: result.now, monoAt: performance.now() };
+        clock = { redisAt: result.now, monoAt: sentAt };
         if (result.late) {
           deps.contact.reportStall(`a sweep reached Redis ${Math.round(performance.now() - sentAt)} ms after it was sent`);
           dueAt.set(shard, performance.now());
@@ -164,11 +172,18 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
     const { partition, partitions } = job.data;
     const shards: number[] = [];
     for (let shard = partition; shard < store.keys.shardCount; shard += partitions) shards.push(shard);
-    // Schedulers fire at multiples of jobMs: run up to the next one (a job that starts late, or is
-    // recovered from a dead replica, runs to the boundary after that, overlapping harmlessly).
-    const endsAt = performance.now() + (Math.ceil((Date.now() + options.jobMs / 2) / options.jobMs) * options.jobMs - Date.now());
+    // The group's next job is due jobMs after this one started, and may start a little late or on
+    // another replica: run half a job longer so that the group is never left unswept at a hand-over.
+    // When the next job starts here, this one stops at once.
+    const endsAt = performance.now() + options.jobMs * 1.5;
+    const handOver = { done: false };
+    const previous = current.get(partition);
+    if (previous !== undefined) previous.done = true;
+    current.set(partition, handOver);
+    for (const wake of [...wakers]) wake();
+    logger.debug({ partition, jobId: job.id }, 'sweep job started');
     let sweeps = 0;
-    while (!stopping && performance.now() < endsAt) {
+    while (!stopping && !handOver.done && performance.now() < endsAt) {
       const holding = deps.contact.holdingFor();
       if (holding > 0) {
         held.inc();
@@ -178,14 +193,25 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
       const now = performance.now();
       const due = shards.filter((shard) => (dueAt.get(shard) ?? 0) <= now);
       for (let i = 0; i < due.length; i += options.concurrency) {
-        await Promise.all(due.slice(i, i + options.concurrency).map(sweepShard));
+        await Promise.all(due.slice(i, i + options.concurrency).map(sweepShardOnce));
       }
       sweeps += due.length;
       const next = Math.min(...shards.map((shard) => dueAt.get(shard) ?? 0));
       const wait = Math.min(next, endsAt) - performance.now();
       if (wait > 0) await sleep(wait);
     }
+    if (current.get(partition) === handOver) current.delete(partition);
     return { shards: shards.length, sweeps };
+  }
+
+  /** Sweeps a shard, or waits for the sweep of it already under way (two jobs of a group overlap). */
+  function sweepShardOnce(shard: number): Promise<void> {
+    let running = inFlight.get(shard);
+    if (running === undefined) {
+      running = sweepShard(shard).finally(() => inFlight.delete(shard));
+      inFlight.set(shard, running);
+    }
+    return running;
   }
 
   return {
