@@ -10,7 +10,8 @@ import { LatencyHistogram } from './stats.js';
 /**
  * Scenario 6: the HTTP API under heartbeat load (N clients PINGing every second): single-client
  * GET /v1/presence/:id at a fixed 2,000 req/s and flat out, and a 1000-id POST /v1/presence/query
- * at a fixed rate and flat out (autocannon in a process of its own).
+ * at a fixed rate and flat out (autocannon in a process of its own), after a few seconds of each
+ * kind of request to warm the API process up.
  */
 export async function runApi(ctx: RunContext): Promise<ScenarioRun> {
   const n = ctx.options.quick ? 2_000 : 10_000;
@@ -37,6 +38,14 @@ export async function runApi(ctx: RunContext): Promise<ScenarioRun> {
       ['bulk100', { cmd: 'run', url: `${url}/v1/presence/query`, method: 'POST', paths: ['/v1/presence/query'], body: bulkBody, connections: 4, durationSeconds: seconds, overallRate: 100 }],
       ['bulkMax', { cmd: 'run', url: `${url}/v1/presence/query`, method: 'POST', paths: ['/v1/presence/query'], body: bulkBody, connections: 4, durationSeconds: seconds, overallRate: 0 }],
     ];
+    // Warm-up, not measured: a fresh API process runs its first thousands of requests through
+    // Node's interpreter and baseline compilers; the figures are for a process in service.
+    const warmSeconds = ctx.options.quick ? 1 : 3;
+    for (const [, command] of [runs[0], runs[2]] as [string, Extract<HttpLoadCommand, { cmd: 'run' }>][]) {
+      const running = cannon.call<HttpLoadResult>({ ...command, durationSeconds: warmSeconds });
+      await ctx.progress.wait(`warm-up: ${command.method}`, warmSeconds * 1000);
+      await running;
+    }
     for (const [key, command] of runs) {
       const apiCpu = new CpuMeter(api.proc.pid);
       const redisCpu = new CpuMeter(stack.redis.pid);
