@@ -167,7 +167,7 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
     }
   }
 
-  /** One job: sweeps the group's shards as they fall due until about when the next job is scheduled. */
+  /** One job: sweeps the group's shards as they fall due, until the group's next job takes over. */
   async function sweep(job: Job<SweepJob>): Promise<{ shards: number; sweeps: number }> {
     const { partition, partitions } = job.data;
     const shards: number[] = [];
