@@ -3,6 +3,7 @@ import { apiHeaders, apiUrl, errorFromFailure, errorFromResponse, type ApiTarget
 import { DEFAULTS } from './defaults.js';
 import { PresenceApiError } from './errors.js';
 import { SseParser } from './sse-parser.js';
+import { WakeableSleep } from './wakeable-sleep.js';
 
 export interface EventStreamOptions {
   /** The API's base URL, e.g. `http://127.0.0.1:8080`. */
@@ -66,7 +67,7 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
   private readonly idleTimeoutMs: number;
   private closed = false;
   private current: AbortController | null = null;
-  private wake: (() => void) | null = null;
+  private readonly pause = new WakeableSleep();
   private iterator: AsyncGenerator<EventStreamItem, void, undefined> | null = null;
 
   constructor(options: EventStreamOptions) {
@@ -91,7 +92,7 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
   close(): void {
     this.closed = true;
     this.current?.abort();
-    this.wake?.();
+    this.pause.wake();
   }
 
   private async *run(): AsyncGenerator<EventStreamItem, void, undefined> {
@@ -118,7 +119,7 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
         const ceiling = Math.min(this.retryCapMs, this.retryMs * 2 ** Math.min(attempt - 1, 30));
         const delayMs = Math.floor(Math.random() * ceiling);
         if (this.options.onRetry?.({ attempt, delayMs, error: failure, lastEventId: this.lastEventId }) === false) throw failure;
-        await this.sleep(delayMs);
+        await this.pause.sleep(delayMs);
       }
     } finally {
       this.closed = true;
@@ -197,18 +198,6 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
   }
 }
 

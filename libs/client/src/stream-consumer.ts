@@ -3,6 +3,7 @@ import type { OfflineReason, PresenceEvent, PresenceEventType } from './api-type
 import { DEFAULTS } from './defaults.js';
 import { StreamConsumerError } from './errors.js';
 import { TypedEmitter } from './typed-emitter.js';
+import { WakeableSleep } from './wakeable-sleep.js';
 
 export interface StreamEntryContext {
   shard: number;
@@ -88,7 +89,7 @@ export class StreamConsumer extends TypedEmitter<StreamConsumerEvents> {
   private running = false;
   private loopDone: Promise<void> | null = null;
   private readonly dirty = new Set<number>();
-  private wake: (() => void) | null = null;
+  private readonly pause = new WakeableSleep();
 
   constructor(options: StreamConsumerOptions) {
     super();
@@ -129,7 +130,7 @@ export class StreamConsumer extends TypedEmitter<StreamConsumerEvents> {
    */
   async stop(options: { timeoutMs?: number } = {}): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.pause.wake();
     const loopDone = this.loopDone;
     this.loopDone = null;
     if (loopDone !== null) {
@@ -163,7 +164,7 @@ export class StreamConsumer extends TypedEmitter<StreamConsumerEvents> {
       const shard = Number.parseInt(message.slice(message.indexOf('"id":"') + 6), 10);
       if (Number.isInteger(shard) && shard >= 0 && shard < this.shardCount) {
         this.dirty.add(shard);
-        this.wake?.();
+        this.pause.wake();
       }
     });
     this.subscriber = subscriber;
@@ -210,15 +211,7 @@ export class StreamConsumer extends TypedEmitter<StreamConsumerEvents> {
 
   private idle(ms: number): Promise<void> {
     if (ms <= 0 || !this.running) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
+    return this.pause.sleep(ms);
   }
 
   private async read(shard: number, from: string): Promise<Entry[]> {
