@@ -86,11 +86,9 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     startedAt: Date.now(), logger, metrics, sessions, offlineGraceMs: options.offlineGraceMs,
     maxSessionsPerClient: options.maxSessionsPerClient,
     onRejected: (session) => {
-      const conn = connectionOf.get(session.sessionId);
-      if (conn !== undefined) closeWithError(conn, 'too_many_sessions', `at most ${options.maxSessionsPerClient} sessions per clientId`);
+      closeWithError(session.connection, 'too_many_sessions', `at most ${options.maxSessionsPerClient} sessions per clientId`);
     },
   });
-  const connectionOf = new Map<string, EdgeConnection>();
   let closing = false;
   let scanTimer: NodeJS.Timeout | null = null;
 
@@ -103,24 +101,30 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       socket.destroy();
       return;
     }
-    const address = socket.remoteAddress ?? 'unknown';
+    // The peer's address is read only where the per-address limit needs it: reading it makes Node
+    // keep a peer-name record on the socket, about 90 bytes of every idle connection (logs read it
+    // on their own, through remoteOf).
+    const address = options.maxConnectionsPerAddress > 0 ? socket.remoteAddress ?? 'unknown' : null;
     const conn: EdgeConnection = {
-      socket, decoder: new FrameDecoder(), phase: 'hello', remote: `${address}:${socket.remotePort}`, address,
+      socket, decoder: new FrameDecoder(), phase: 'hello', address,
       session: null, lastActivity: 0, trackedAt: 0, rateWindowStart: 0, rateCount: 0, held: null,
     };
     (socket as SocketWithConnection)[CONNECTION] = conn;
     socket.on('close', onClose);
     socket.on('error', onError);
     connections.add(conn);
-    perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
     metrics.connections.inc();
     if (connections.size > options.maxConnections) {
       closeWithError(conn, 'server_busy', 'this node is full; try again later or another node');
       return;
     }
-    if (options.maxConnectionsPerAddress > 0 && (perAddress.get(address) ?? 0) > options.maxConnectionsPerAddress) {
-      closeWithError(conn, 'too_many_connections', `at most ${options.maxConnectionsPerAddress} connections per address`);
-      return;
+    if (address !== null) {
+      const count = (perAddress.get(address) ?? 0) + 1;
+      perAddress.set(address, count);
+      if (count > options.maxConnectionsPerAddress) {
+        closeWithError(conn, 'too_many_connections', `at most ${options.maxConnectionsPerAddress} connections per address`);
+        return;
+      }
     }
     helloTracker.add(conn, performance.now());
     socket.on('data', onData);
@@ -147,7 +151,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   function fail(conn: EdgeConnection, error: unknown): void {
     if (error instanceof ProtocolError) closeWithError(conn, error.code, error.message);
     else {
-      logger.error({ err: error, remote: conn.remote }, 'unexpected error handling a frame');
+      logger.error({ err: error, remote: remoteOf(conn.socket) }, 'unexpected error handling a frame');
       closeWithError(conn, 'bad_frame', 'internal error');
     }
   }
@@ -161,15 +165,17 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     liveTracker.delete(conn);
     if (connections.delete(conn)) {
       metrics.connections.dec();
-      const left = (perAddress.get(conn.address) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(conn.address);
-      else perAddress.set(conn.address, left);
+      if (conn.address !== null) {
+        const left = (perAddress.get(conn.address) ?? 1) - 1;
+        if (left <= 0) perAddress.delete(conn.address);
+        else perAddress.set(conn.address, left);
+      }
     }
   }
 
   function onError(this: SocketWithConnection, err: Error): void {
     // A reset or broken pipe: `close` follows and ends the session as `closed`.
-    logger.debug({ err, remote: this[CONNECTION]?.remote }, 'socket error');
+    if (logger.isLevelEnabled('debug')) logger.debug({ err, remote: remoteOf(this) }, 'socket error');
   }
 
   /** Returns false once the connection stops taking frames, so the decoder stops handing them out. */
@@ -262,7 +268,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   function startSession(conn: EdgeConnection, clientId: string): void {
     const sessionId = randomBytes(10).toString('hex');
     const session: EdgeSession = {
-      sessionId, clientId, shard: store.keys.shardOf(clientId), member: sessionMember(sessionId, clientId),
+      sessionId, clientId, shard: store.keys.shardOf(clientId), member: sessionMember(sessionId, clientId), connection: conn,
       stateJson: null, stateQueued: false, registered: false, registeredAt: null, endedWith: null, endedAtMono: null,
     };
     helloTracker.delete(conn);
@@ -270,11 +276,10 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     conn.phase = 'live';
     if (options.heartbeatCheck) liveTracker.add(conn, performance.now());
     sessions.set(sessionId, session);
-    connectionOf.set(sessionId, conn);
     metrics.sessions.inc();
     writer.add(session);
     send(conn, welcomeFrame(sessionId, options.heartbeatIntervalMs, options.heartbeatTimeoutMs));
-    logger.info({ clientId, sessionId, remote: conn.remote }, 'session started');
+    if (logger.isLevelEnabled('info')) logger.info({ clientId, sessionId, remote: remoteOf(conn.socket) }, 'session started');
   }
 
   /** Ends the session locally (once) and queues its removal; the first reason given wins. */
@@ -284,7 +289,6 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     session.endedWith = reason;
     session.endedAtMono = performance.now();
     sessions.delete(session.sessionId);
-    connectionOf.delete(session.sessionId);
     liveTracker.delete(conn);
     metrics.sessions.dec();
     metrics.sessionsEnded.inc({ reason });
@@ -299,7 +303,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   }
 
   function dropSlowReader(conn: EdgeConnection): void {
-    logger.warn({ remote: conn.remote }, 'client is not reading; dropping it');
+    logger.warn({ remote: remoteOf(conn.socket) }, 'client is not reading; dropping it');
     // Closed from here on: nothing more it sent is handled; the `close` event ends the session.
     conn.phase = 'closed';
     helloTracker.delete(conn);
@@ -310,7 +314,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   function closeWithError(conn: EdgeConnection, code: ErrorCode, message: string): void {
     if (conn.phase === 'closed') return;
     metrics.protocolErrors.inc({ code });
-    logger.info({ code, remote: conn.remote, clientId: conn.session?.clientId }, 'protocol error; closing');
+    if (logger.isLevelEnabled('info')) logger.info({ code, remote: remoteOf(conn.socket), clientId: conn.session?.clientId }, 'protocol error; closing');
     endSession(conn, 'closed');
     conn.socket.write(errorFrame(code, message));
     finish(conn);
@@ -404,4 +408,9 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       logger.info({}, 'edge node stopped');
     },
   };
+}
+
+/** `address:port` of the peer, for logs only (undefined parts once the socket is gone). */
+function remoteOf(socket: Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
 }

@@ -8,9 +8,8 @@ export interface EdgeConnection extends Tracked {
   socket: Socket;
   decoder: FrameDecoder;
   phase: 'hello' | 'authenticating' | 'live' | 'closed';
-  remote: string;
-  /** Remote IP, for the per-address limit. */
-  address: string;
+  /** Remote IP, read only when the per-address limit is on (null otherwise). */
+  address: string | null;
   session: EdgeSession | null;
   /** Start (monotonic ms) of the current one-second window of the frame rate limit, and its count. */
   rateWindowStart: number;
@@ -25,6 +24,8 @@ export interface EdgeSession {
   shard: number;
   /** Member in the shard's deadlines set: `<sessionId>|<clientId>`. */
   member: string;
+  /** The connection that said HELLO (a session never moves to another connection). */
+  connection: EdgeConnection;
   /** Latest PING state (canonical JSON), or null. */
   stateJson: string | null;
   /** A state write is queued and not yet taken by a flush. */
