@@ -4,7 +4,9 @@
   silently); the indexes of missing members are returned so the node can register them again.
 
   KEYS[1] deadlines
-  ARGV[1] ttl (ms)  ARGV[2..] members "<sessionId>|<clientId>"
+  ARGV[1] ttl (ms)  ARGV[2] members "<sessionId>|<clientId>" as a JSON array: one argument
+  instead of one per member spares the edge a protocol string per member on every refresh
+  (cjson.decode costs Redis about what parsing 1000 arguments did).
 
   Returns { now, missing index (1-based among the members), ... }
 ]]
@@ -14,13 +16,15 @@ local rcall = redis.call
 local deadlines, ttl = KEYS[1], tonumber(ARGV[1])
 local now = now_ms()
 local deadline = now + ttl
-local scores = rcall('ZMSCORE', deadlines, unpack(ARGV, 2))
+local members = cjson.decode(ARGV[2])
+if #members == 0 then return { now } end
+local scores = rcall('ZMSCORE', deadlines, unpack(members))
 local result = { now }
 local renew = {}
 for i, score in ipairs(scores) do
   if score then
     renew[#renew + 1] = deadline
-    renew[#renew + 1] = ARGV[i + 1]
+    renew[#renew + 1] = members[i]
   else
     result[#result + 1] = i
   end

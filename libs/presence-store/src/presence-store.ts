@@ -2,6 +2,7 @@ import { isValidClientId } from '@presence/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreInputError } from './errors.js';
 import { EventCursor, type StreamId } from './event-cursor.js';
+import { jsonArrayBuffer } from './json-buffer.js';
 import { KeySpace, sessionMember, type ShardKeys } from './keys.js';
 import { callScript, defineScripts, type ScriptTarget } from './scripts.js';
 import type {
@@ -177,7 +178,7 @@ export class PresenceStore {
         ]);
         return;
       case 'refresh':
-        void callScript(target, 'refresh-1', [keys.deadlines], [op.ttlMs, ...op.members]);
+        void callScript(target, 'refresh-1', [keys.deadlines], [op.ttlMs, jsonArrayBuffer(op.members)]);
         return;
     }
   }

@@ -48,7 +48,7 @@ export function defineScripts(redis: Redis | Cluster): void {
   }
 }
 
-type ScriptArg = string | number;
+type ScriptArg = string | number | Buffer;
 type ScriptFn = (...args: ScriptArg[]) => Promise<unknown>;
 /** Something scripts can be called on: a client or a pipeline made from one. */
 export type ScriptTarget = Redis | Cluster | ReturnType<Redis['pipeline']>;
