@@ -13,7 +13,7 @@ import {
 } from '@presence/protocol';
 import type { Logger } from '@presence/telemetry';
 import type { EdgeConnection, EdgeSession } from './edge-session.js';
-import { IdleTracker } from './idle-tracker.js';
+import { IdleTracker, UNTRACKED } from './idle-tracker.js';
 import type { EdgeMetrics } from './metrics.js';
 import { SessionWriter } from './session-writer.js';
 import { TokenRejected, type TokenVerifier } from './token-verifier.js';
@@ -107,7 +107,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     const address = options.maxConnectionsPerAddress > 0 ? socket.remoteAddress ?? 'unknown' : null;
     const conn: EdgeConnection = {
       socket, decoder: new FrameDecoder(), phase: 'hello', address,
-      session: null, lastActivity: 0, trackedAt: 0, rateWindowStart: 0, rateCount: 0, held: null,
+      session: null, rateWindowStart: 0, rateCount: 0, held: null, ...UNTRACKED,
     };
     (socket as SocketWithConnection)[CONNECTION] = conn;
     socket.on('close', onClose);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { IdleTracker, type Tracked } from './idle-tracker.js';
+import { IdleTracker, UNTRACKED, type Tracked } from './idle-tracker.js';
 
-const item = (name: string): Tracked & { name: string } => ({ name, lastActivity: 0, trackedAt: 0 });
+const item = (name: string): Tracked & { name: string } => ({ name, ...UNTRACKED });
 
 describe('IdleTracker', () => {
   it('expires exactly the entries silent for the timeout', () => {
@@ -49,5 +49,23 @@ describe('IdleTracker', () => {
     tracker.add(a, 0);
     tracker.delete(a);
     expect(tracker.expire(100)).toEqual([]);
+  });
+
+  it('moves an entry between trackers and keeps both lists whole', () => {
+    const hello = new IdleTracker<ReturnType<typeof item>>(100, 10);
+    const live = new IdleTracker<ReturnType<typeof item>>(1_000, 10);
+    const [a, b, c] = [item('a'), item('b'), item('c')];
+    hello.add(a, 0);
+    hello.add(b, 0);
+    hello.add(c, 0);
+    live.add(b, 50);
+    // Deleting from a tracker that does not hold the entry changes nothing.
+    hello.delete(b);
+    expect([hello.size, live.size]).toEqual([2, 1]);
+    live.touch(b, 500);
+    expect(hello.expire(100).map((x) => x.name)).toEqual(['a', 'c']);
+    expect(live.expire(1_499)).toEqual([]);
+    expect(live.expire(1_500).map((x) => x.name)).toEqual(['b']);
+    expect([hello.size, live.size]).toEqual([0, 0]);
   });
 });
