@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -167,7 +167,9 @@ export async function startService(
       : service === 'sweeper'
         ? { SWEEPER_METRICS_PORT: String(httpPort), NODE_ID: name }
         : { API_PORT: String(httpPort) };
-  const proc = new BenchProcess(name, process.execPath, [...nodeArgs, `${ROOT}services/${service}/dist/main.js`], {
+  // The service's production Node flags (its package.json `nodeFlags`, as docker-compose.yml runs it).
+  const pkg = JSON.parse(readFileSync(`${ROOT}services/${service}/package.json`, 'utf8')) as { nodeFlags?: string[] };
+  const proc = new BenchProcess(name, process.execPath, [...(pkg.nodeFlags ?? []), ...nodeArgs, `${ROOT}services/${service}/dist/main.js`], {
     env: { ...env, ...portEnv },
     logFile: work.path(`${name}.log`),
   });

@@ -25,6 +25,12 @@ export const FAST_TIMING = {
 
 export type ServiceName = 'edge' | 'sweeper' | 'api';
 
+/** Node flags a service runs with in production: `nodeFlags` of its package.json (docker-compose.yml uses the same). */
+export function nodeFlags(service: ServiceName): string[] {
+  const pkg = JSON.parse(readFileSync(`${ROOT}services/${service}/package.json`, 'utf8')) as { nodeFlags?: string[] };
+  return pkg.nodeFlags ?? [];
+}
+
 /** One service started as its own OS process from the build, logging to .test-logs/<prefix>/. */
 export class ServiceProcess {
   readonly name: string;
@@ -52,7 +58,7 @@ export class ServiceProcess {
   start(): void {
     const entry = `${ROOT}services/${this.service}/dist/main.js`;
     const fd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [entry], {
+    const child = spawn(process.execPath, [...nodeFlags(this.service), entry], {
       env: { PATH: process.env.PATH ?? '', ...this.env },
       stdio: ['ignore', fd, fd],
     });
