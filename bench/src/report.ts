@@ -88,13 +88,14 @@ function sectionIdle(results: BenchResults): string | null {
     for (const size of [2_000, 10_000, 18_000]) {
       if (m[`${system}.rssPerConnKiB.${size}`] === undefined) continue;
       rows.push([names[system] ?? system, fmt(size), fmt(m[`${system}.live.${size}`]), `**${fmt(m[`${system}.rssPerConnKiB.${size}`], 2)}**`,
+        `${fmt(m[`${system}.rssPerConnKiBMin.${size}`], 2)}–${fmt(m[`${system}.rssPerConnKiBMax.${size}`], 2)}`,
         `${fmt(m[`${system}.baselineMiB`], 1)} → ${fmt(m[`${system}.rssMiB.${size}`], 1)}`,
         system === 'ours' ? fmt(m[`${system}.redisBytesPerSession.${size}`]) : '–', fmt(m[`${system}.connectRate.${size}`]),
         fmt(m[`${system}.heapPerConnKiB.${size}`], 2)]);
     }
   }
   return `### 1. Idle connections (one server process, a PING every 10 s)\n\n${table(
-    ['server', 'connections', 'live', 'RSS per connection above idle (KiB)', 'process RSS idle → loaded (MiB)', 'Redis bytes per session', 'connects/s (HELLO→WELCOME)', 'of which JS heap in use (KiB/conn)'], rows)}`;
+    ['server', 'connections', 'live', 'RSS per connection above idle (KiB, mean over 30 s; 3 s with --quick)', 'min–max in that window', 'process RSS idle → loaded (MiB)', 'Redis bytes per session', 'connects/s (HELLO→WELCOME)', 'of which JS heap in use (KiB/conn)'], rows)}`;
 }
 
 function sectionWrites(results: BenchResults): string | null {

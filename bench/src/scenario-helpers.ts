@@ -1,4 +1,4 @@
-import { sleep } from './clock.js';
+import { monoMs, sleep } from './clock.js';
 import type { RunContext } from './context.js';
 import type { Fleet, FleetOpenResult } from './fleet.js';
 import type { Target } from './loadgen-worker.js';
@@ -34,6 +34,21 @@ export async function steadyRssKiB(pid: number, readings = 5, everyMs = 300): Pr
     if (i + 1 < readings) await sleep(everyMs);
   }
   return median(values);
+}
+
+/**
+ * RSS sampled every `everyMs` over `windowMs`: its mean is the figure (a V8 process's RSS rises
+ * between major GCs and drops at them, so one moment is luck), min and max show the swing.
+ */
+export async function rssOverWindowKiB(pid: number, windowMs: number, everyMs = 1_000): Promise<{ mean: number; min: number; max: number }> {
+  const values: number[] = [];
+  const end = monoMs() + windowMs;
+  for (;;) {
+    values.push(rssKiB(pid));
+    if (monoMs() + everyMs > end) break;
+    await sleep(everyMs);
+  }
+  return { mean: values.reduce((sum, v) => sum + v, 0) / values.length, min: Math.min(...values), max: Math.max(...values) };
 }
 
 export const lineTarget = (port: number): Target => ({ host: '127.0.0.1', port, protocol: 'line' });

@@ -4,7 +4,7 @@ import { Fleet } from './fleet.js';
 import type { Target } from './loadgen-worker.js';
 import { freePort, scrapeMetric, startMosquitto, startScript } from './processes.js';
 import { usedMemory } from './redis-stats.js';
-import { lineTarget, mqttTarget, openWithProgress, steadyRssKiB } from './scenario-helpers.js';
+import { lineTarget, mqttTarget, openWithProgress, rssOverWindowKiB, steadyRssKiB } from './scenario-helpers.js';
 
 /** Default heartbeat interval (what WELCOME tells clients with the default config). */
 const HEARTBEAT_MS = 10_000;
@@ -30,6 +30,8 @@ interface System {
 export async function runIdle(ctx: RunContext): Promise<ScenarioRun> {
   const sizes = ctx.options.quick ? [2_000] : [10_000, 18_000];
   const settleMs = ctx.options.quick ? 2_000 : HEARTBEAT_MS + 2_000;
+  // RSS is the mean over this window after settling (a major GC every ~40 s moves it).
+  const windowMs = ctx.options.quick ? 3_000 : 30_000;
   const metrics: Record<string, number> = {};
   const notes: string[] = [];
 
@@ -83,11 +85,15 @@ export async function runIdle(ctx: RunContext): Promise<ScenarioRun> {
         await fleet.heartbeat('idle', HEARTBEAT_MS);
         if (system.waitRegistered !== undefined && !(await system.waitRegistered(size))) notes.push(`${system.name}: not all ${size} sessions reached Redis`);
         await ctx.progress.wait(`${system.name}: ${size} idle, heartbeating`, settleMs);
-        const rss = await steadyRssKiB(system.pid);
+        const rssWindow = rssOverWindowKiB(system.pid, windowMs);
+        await ctx.progress.wait(`${system.name}: ${size} idle, RSS over ${windowMs / 1000} s`, windowMs);
+        const { mean: rss, min, max } = await rssWindow;
         const live = (await fleet.stats()).live;
         metrics[`${system.name}.live.${size}`] = live;
         metrics[`${system.name}.rssMiB.${size}`] = rss / 1024;
         metrics[`${system.name}.rssPerConnKiB.${size}`] = (rss - baseKiB) / live;
+        metrics[`${system.name}.rssPerConnKiBMin.${size}`] = (min - baseKiB) / live;
+        metrics[`${system.name}.rssPerConnKiBMax.${size}`] = (max - baseKiB) / live;
         if (system.redisBytes !== undefined) metrics[`${system.name}.redisBytesPerSession.${size}`] = ((await system.redisBytes()) - memBefore) / live;
         // How much of the RSS is JS heap in use (objects of ours and of net.Socket), the rest native.
         if (system.heapBytes !== undefined) metrics[`${system.name}.heapPerConnKiB.${size}`] = ((await system.heapBytes()) - heapBefore) / 1024 / live;
