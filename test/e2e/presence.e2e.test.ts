@@ -122,7 +122,8 @@ describe('HTTP queries', () => {
   it('shows the state of the latest PING as session meta', async () => {
     const { client } = await WireClient.session(edgePort(0), 'e2e-state');
     client.send('PING {"status":"busy","game":{"level":3}}');
-    await waitFor(async () => (await presence('e2e-state')).sessions[0]?.meta !== null, { what: 'meta to appear' });
+    // `!= null`: before the session reaches Redis there is no session at all (undefined), not a null meta.
+    await waitFor(async () => (await presence('e2e-state')).sessions[0]?.meta != null, { what: 'meta to appear' });
     expect((await presence('e2e-state')).sessions[0]?.meta).toEqual({ status: 'busy', game: { level: 3 } });
     client.send('PING {"status":"away"}');
     await waitFor(async () => JSON.stringify((await presence('e2e-state')).sessions[0]?.meta) === '{"status":"away"}', {
