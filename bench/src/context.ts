@@ -82,7 +82,7 @@ export class OurStack {
     // Numbered before any await: edges may be added concurrently.
     const index = this.edgeCount++;
     const name = this.processName('edge', index);
-    const edge = await startService(this.ctx.work, 'edge', name, { ...this.env, ...env }, nodeArgsFor(this.ctx, `edge${index}`));
+    const edge = await startService(this.ctx.work, 'edge', name, { ...this.env, ...env }, nodeArgsFor(this.ctx, `edge${index}`), this.ctx.options.edgeNodeFlags);
     this.edges[index] = edge;
     return edge;
   }

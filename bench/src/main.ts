@@ -8,7 +8,7 @@ import { cpus, totalmem } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import type { RunContext, ScenarioRun } from './context.js';
 import { parseOptions, type ScenarioName } from './options.js';
-import { ROOT, Workdir } from './processes.js';
+import { ROOT, serviceNodeFlags, Workdir } from './processes.js';
 import { loadAverage } from './proc-stats.js';
 import { Progress } from './progress.js';
 import { renderReport, type BenchResults } from './report.js';
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
       redis: versionOf('redis-server', ['--version']),
       mosquitto: versionOf('/usr/sbin/mosquitto', ['-h']),
       kernel: versionOf('uname', ['-r']),
+      edgeNodeFlags: (options.edgeNodeFlags ?? serviceNodeFlags('edge')).join(' ') || 'none',
     },
     scenarios: {},
     loadAverages: {},

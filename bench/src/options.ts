@@ -13,10 +13,13 @@ export interface BenchOptions {
   /** Override of the sweeper's SWEEP_BATCH for the sweep scenario (default: the service default). */
   sweepBatch: number | null;
   sweepers: number;
+  /** Node flags for edge processes instead of services/edge/package.json `nodeFlags` (A/B runs); null: the package's. */
+  edgeNodeFlags: string[] | null;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--scenarios ${SCENARIOS.join(',')}]
                        [--profile] [--no-mosquitto] [--label NAME] [--sweep-batch N] [--sweepers N]
+                       [--edge-node-flags "FLAGS"]
 
   --quick        small smoke run (CI): every scenario at small sizes, one run, no target checks
   --runs N       repeat each scenario N times and report medians (default 3; 1 with --quick)
@@ -25,12 +28,15 @@ const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--scenarios ${SCENA
   --no-mosquitto skip the Mosquitto baseline even if the binary exists
   --sweep-batch  SWEEP_BATCH for the sweep scenario (default: the sweeper's own default)
   --sweepers     sweeper processes in the sweep scenario (default 1)
+  --edge-node-flags
+                 node flags for edge processes instead of the edge package's nodeFlags
+                 (for A/B runs; "" runs plain node)
   REDIS_URL      use this Redis instead of starting one (figures then include whatever else it serves)`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const options: BenchOptions = {
     quick: false, runs: 0, scenarios: [...SCENARIOS], profile: false, mosquitto: true,
-    label: new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, ''), sweepBatch: null, sweepers: 1,
+    label: new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, ''), sweepBatch: null, sweepers: 1, edgeNodeFlags: null,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] as string;
@@ -66,6 +72,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       case '--sweepers':
         options.sweepers = positive(arg, value());
+        break;
+      case '--edge-node-flags':
+        options.edgeNodeFlags = value().split(' ').filter((flag) => flag !== '');
+        for (const flag of options.edgeNodeFlags) if (!flag.startsWith('--')) throw new Error(`--edge-node-flags takes node flags such as --optimize-for-size (got "${flag}")\n${USAGE}`);
         break;
       case '--help':
       case '-h':

@@ -148,9 +148,16 @@ export interface ServiceHandle {
   httpPort: number;
 }
 
+/** The service's production Node flags: its package.json `nodeFlags`, as docker-compose.yml runs it. */
+export function serviceNodeFlags(service: ServiceName): string[] {
+  const pkg = JSON.parse(readFileSync(`${ROOT}services/${service}/package.json`, 'utf8')) as { nodeFlags?: string[] };
+  return pkg.nodeFlags ?? [];
+}
+
 /**
  * Starts a built service (`services/<name>/dist/main.js`) with env, like test/support/stack.ts does,
- * and waits until it serves. `nodeArgs` go to node itself (e.g. --cpu-prof).
+ * and waits until it serves. `nodeArgs` go to node itself (e.g. --cpu-prof), after the service's
+ * production flags, or after `nodeFlags` instead when given (A/B runs).
  */
 export async function startService(
   work: Workdir,
@@ -158,6 +165,7 @@ export async function startService(
   name: string,
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  nodeFlags: string[] | null = null,
 ): Promise<ServiceHandle> {
   const port = await freePort();
   const httpPort = await freePort();
@@ -167,9 +175,7 @@ export async function startService(
       : service === 'sweeper'
         ? { SWEEPER_METRICS_PORT: String(httpPort), NODE_ID: name }
         : { API_PORT: String(httpPort) };
-  // The service's production Node flags (its package.json `nodeFlags`, as docker-compose.yml runs it).
-  const pkg = JSON.parse(readFileSync(`${ROOT}services/${service}/package.json`, 'utf8')) as { nodeFlags?: string[] };
-  const proc = new BenchProcess(name, process.execPath, [...(pkg.nodeFlags ?? []), ...nodeArgs, `${ROOT}services/${service}/dist/main.js`], {
+  const proc = new BenchProcess(name, process.execPath, [...(nodeFlags ?? serviceNodeFlags(service)), ...nodeArgs, `${ROOT}services/${service}/dist/main.js`], {
     env: { ...env, ...portEnv },
     logFile: work.path(`${name}.log`),
   });

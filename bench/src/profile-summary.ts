@@ -1,7 +1,8 @@
 /**
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`, e.g. `npm run bench -- --profile`): the
- * functions with the most self time, and the share of idle, GC and program time.
- * Usage: node bench/dist/profile-summary.js <file.cpuprofile> [top]
+ * functions with the most self time, and the share of idle, GC and program time. With --window MS,
+ * only the busiest MS of the profile (a burst such as 1000 sockets closing at once).
+ * Usage: node bench/dist/profile-summary.js <file.cpuprofile> [top] [--window MS]
  */
 import { readFileSync } from 'node:fs';
 
@@ -19,17 +20,46 @@ interface Profile {
   endTime: number;
 }
 
-const file = process.argv[2];
-const top = Number(process.argv[3] ?? 25);
-if (file === undefined) {
-  console.error('usage: node bench/dist/profile-summary.js <file.cpuprofile> [top]');
+const args = process.argv.slice(2);
+const windowAt = args.indexOf('--window');
+const windowMs = windowAt === -1 ? null : Number(args.splice(windowAt, 2)[1]);
+const [file, topArg] = args;
+const top = Number(topArg ?? 25);
+if (file === undefined || (windowMs !== null && !(windowMs > 0))) {
+  console.error('usage: node bench/dist/profile-summary.js <file.cpuprofile> [top] [--window MS]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+
+// Sample i covers timeDeltas[i] µs ending at its timestamp; a window keeps samples [from, to).
+let from = 0;
+let to = profile.samples.length;
+let totalUs = profile.endTime - profile.startTime;
+if (windowMs !== null) {
+  const at: number[] = [];
+  let t = 0;
+  for (const delta of profile.timeDeltas) at.push((t += delta));
+  let best = -1;
+  let busyInWindow = 0;
+  let start = 0;
+  for (let end = 0; end < profile.samples.length; end += 1) {
+    if (!idleIds.has(profile.samples[end] as number)) busyInWindow += profile.timeDeltas[end] ?? 0;
+    while ((at[end] as number) - (at[start] as number) > windowMs * 1000) {
+      if (!idleIds.has(profile.samples[start] as number)) busyInWindow -= profile.timeDeltas[start] ?? 0;
+      start += 1;
+    }
+    if (busyInWindow > best) [best, from, to] = [busyInWindow, start, end + 1];
+  }
+  totalUs = windowMs * 1000;
+  console.log(`busiest ${windowMs} ms: ${((at[from] as number) / 1e6).toFixed(2)}–${((at[to - 1] as number) / 1e6).toFixed(2)} s into the profile`);
+}
 const selfUs = new Map<number, number>();
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-const totalUs = profile.endTime - profile.startTime;
+for (let i = from; i < to; i += 1) {
+  const id = profile.samples[i] as number;
+  selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+}
 const byFunction = new Map<string, number>();
 let idle = 0;
 let gc = 0;

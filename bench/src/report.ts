@@ -201,7 +201,8 @@ export function renderReport(results: BenchResults, chartFile: string | null): s
     `## Results: ${results.label}${results.quick ? ' (--quick: reduced sizes, one run; targets are not judged)' : ''}`,
     '',
     `${results.quick ? 'Smoke run' : `Medians of ${results.runs} runs`}; ${results.startedAt}, ${results.durationSeconds} s. Machine: ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB, ` +
-      `Linux ${results.machine.kernel}, Node ${results.machine.node}, ${results.machine.redis}, ${results.machine.mosquitto}. Load average after each run: ${loads}.`,
+      `Linux ${results.machine.kernel}, Node ${results.machine.node}, ${results.machine.redis}, ${results.machine.mosquitto}. ` +
+      `${results.machine.edgeNodeFlags === undefined ? '' : `Edge node flags: ${results.machine.edgeNodeFlags}. `}Load average after each run: ${loads}.`,
     '',
     '### Targets',
     '',
