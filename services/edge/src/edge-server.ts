@@ -76,6 +76,7 @@ type SocketWithConnection = Socket & { [CONNECTION]?: EdgeConnection };
 
 export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   const { store, logger, metrics, options, verifyToken } = deps;
+  const tallies = metrics.tallies;
   const connections = new Set<EdgeConnection>();
   const perAddress = new Map<string, number>();
   const sessions = new Map<string, EdgeSession>();
@@ -113,7 +114,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     socket.on('close', onClose);
     socket.on('error', onError);
     connections.add(conn);
-    metrics.connections.inc();
+    tallies.connections += 1;
     if (connections.size > options.maxConnections) {
       closeWithError(conn, 'server_busy', 'this node is full; try again later or another node');
       return;
@@ -164,7 +165,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     helloTracker.delete(conn);
     liveTracker.delete(conn);
     if (connections.delete(conn)) {
-      metrics.connections.dec();
+      tallies.connections -= 1;
       if (conn.address !== null) {
         const left = (perAddress.get(conn.address) ?? 1) - 1;
         if (left <= 0) perAddress.delete(conn.address);
@@ -199,7 +200,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       return false;
     }
     const message = parseClientFrame(frame, options.maxStateBytes);
-    metrics.frames.inc();
+    tallies.frames += 1;
     if (conn.phase === 'hello') {
       if (message.type === 'empty') return true;
       if (message.type !== 'hello') {
@@ -218,7 +219,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     liveTracker.touch(conn, now);
     switch (message.type) {
       case 'ping':
-        metrics.heartbeats.inc();
+        tallies.heartbeats += 1;
         if (message.stateJson !== null && message.stateJson !== session.stateJson) {
           session.stateJson = message.stateJson;
           writer.stateChanged(session);
@@ -276,7 +277,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     conn.phase = 'live';
     if (options.heartbeatCheck) liveTracker.add(conn, performance.now());
     sessions.set(sessionId, session);
-    metrics.sessions.inc();
+    tallies.sessions += 1;
     writer.add(session);
     send(conn, welcomeFrame(sessionId, options.heartbeatIntervalMs, options.heartbeatTimeoutMs));
     if (logger.isLevelEnabled('info')) logger.info({ clientId, sessionId, remote: remoteOf(conn.socket) }, 'session started');
@@ -290,8 +291,8 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     session.endedAtMono = performance.now();
     sessions.delete(session.sessionId);
     liveTracker.delete(conn);
-    metrics.sessions.dec();
-    metrics.sessionsEnded.inc({ reason });
+    tallies.sessions -= 1;
+    tallies.sessionsEnded[reason] += 1;
     writer.remove(session, reason);
     logger.info({ clientId: session.clientId, sessionId: session.sessionId, reason }, 'session ended');
   }
