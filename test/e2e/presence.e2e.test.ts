@@ -70,6 +70,17 @@ describe('online and offline, each with its reason', () => {
     expect(eventsOf('e2e-closed')[1]).toMatchObject({ type: 'offline', reason: 'closed', node: 'edge-1' });
   });
 
+  it('half-closed: a client that sends its frames and closes its side still reads every answer, then is offline as closed', async () => {
+    const client = await WireClient.connect(edgePort(0));
+    client.write('HELLO e2e-halfclosed\nPING\nPING\n');
+    client.socket.end();
+    await client.closed;
+    const answers = [await client.nextLine(1_000, false), await client.nextLine(1_000, false), await client.nextLine(1_000, false)];
+    expect(answers).toEqual([expect.stringMatching(/^WELCOME \S+ \d+ \d+$/), 'PONG', 'PONG']);
+    await waitFor(() => eventsOf('e2e-halfclosed').length === 2, { what: 'online and offline events' });
+    expect(eventsOf('e2e-halfclosed').map((e) => [e.type, e.reason])).toEqual([['online', null], ['offline', 'closed']]);
+  });
+
   it('timeout: a silent session is closed with BYE timeout and reported offline with reason timeout', async () => {
     const { client } = await WireClient.session(edgePort(0), 'e2e-silent', 0);
     const started = Date.now();

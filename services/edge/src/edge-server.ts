@@ -77,6 +77,8 @@ type SocketWithConnection = Socket & { [CONNECTION]?: EdgeConnection };
 export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   const { store, logger, metrics, options, verifyToken } = deps;
   const tallies = metrics.tallies;
+  /** Sockets whose peer has closed, to be closed after this turn's writes (onEnd). */
+  let endedSockets: Socket[] = [];
   const connections = new Set<EdgeConnection>();
   const perAddress = new Map<string, number>();
   const sessions = new Map<string, EdgeSession>();
@@ -93,7 +95,8 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   let closing = false;
   let scanTimer: NodeJS.Timeout | null = null;
 
-  const server: Server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: options.heartbeatTimeoutMs });
+  // allowHalfOpen: a peer's FIN is handled by onEnd (the session ends there, not turns later at `close`).
+  const server: Server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: options.heartbeatTimeoutMs, allowHalfOpen: true });
   server.on('connection', accept);
   server.on('error', (err) => logger.error({ err }, 'edge server error'));
 
@@ -111,6 +114,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       session: null, rateWindowStart: 0, rateCount: 0, held: null, ...UNTRACKED,
     };
     (socket as SocketWithConnection)[CONNECTION] = conn;
+    socket.on('end', onEnd);
     socket.on('close', onClose);
     socket.on('error', onError);
     connections.add(conn);
@@ -155,6 +159,26 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
       logger.error({ err: error, remote: remoteOf(conn.socket) }, 'unexpected error handling a frame');
       closeWithError(conn, 'bad_frame', 'internal error');
     }
+  }
+
+  /**
+   * The peer closed its side (FIN): the session ends now, not turns later at `close`. Answers still
+   * unsent are flushed before our FIN (a client such as `nc` may half-close and read on). Otherwise
+   * the socket is closed without Node's shutdown round (a shutdown syscall and two more event-loop
+   * turns), and only after the session writer's flush of this turn has gone out: when 1000 clients
+   * leave at once, their offline events need not wait for 1000 close syscalls.
+   */
+  function onEnd(this: SocketWithConnection): void {
+    const conn = this[CONNECTION];
+    if (conn !== undefined) endSession(conn, 'closed');
+    if (this.writableLength > 0) this.end();
+    else if (endedSockets.push(this) === 1) setImmediate(closeEnded);
+  }
+
+  function closeEnded(): void {
+    const sockets = endedSockets;
+    endedSockets = [];
+    for (const socket of sockets) socket.destroy();
   }
 
   function onClose(this: SocketWithConnection): void {
