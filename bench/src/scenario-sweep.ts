@@ -119,7 +119,7 @@ export async function runSweep(ctx: RunContext): Promise<ScenarioRun> {
     metrics.longestSweepCallMs = sweepCalls.length === 0 ? 0 : (sweepCalls[0] as { durationUs: number }).durationUs / 1000;
     if (slow[0] !== undefined) notes.push(`longest call: ${slow[0].command}, ${(slow[0].durationUs / 1000).toFixed(2)} ms`);
     if (arrivals.length < n) notes.push(`only ${arrivals.length}/${n} offline events reached the SSE subscriber (${metrics.sseReconnects} resumes)`);
-    ctx.progress.log(`  ${arrivals.length}/${n} offline events (${metrics.sseReconnects} SSE resumes); all out ${metrics.allOutMs.toFixed(0)} ms after the deadline; longest call ${metrics.longestCallMs.toFixed(2)} ms (${slow[0]?.command ?? '-'}); ${metrics.callsOver10Ms} calls over 10 ms`);
+    ctx.progress.log(`  ${arrivals.length}/${n} offline events at the SSE subscriber (${metrics.sseReconnects} resumes); all written ${metrics.allRemovedMs.toFixed(0)} ms after the deadline, all at the subscriber ${Number.isNaN(metrics.allOutMs) ? '– (some were trimmed before it resumed)' : `${metrics.allOutMs.toFixed(0)} ms`}; longest call ${metrics.longestCallMs.toFixed(2)} ms (${slow[0]?.command ?? '-'}); ${metrics.callsOver10Ms} calls over 10 ms`);
   } finally {
     await probe.stop();
     storeClient.disconnect();
