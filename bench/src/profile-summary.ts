@@ -1,8 +1,9 @@
 /**
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`, e.g. `npm run bench -- --profile`): the
  * functions with the most self time, and the share of idle, GC and program time. With --window MS,
- * only the busiest MS of the profile (a burst such as 1000 sockets closing at once).
- * Usage: node bench/dist/profile-summary.js <file.cpuprofile> [top] [--window MS]
+ * only the busiest MS of the profile (a burst such as 1000 sockets closing at once), searched from
+ * --from S seconds into it (to pass over start-up and the connect ramp).
+ * Usage: node bench/dist/profile-summary.js <file.cpuprofile> [top] [--window MS [--from S]]
  */
 import { readFileSync } from 'node:fs';
 
@@ -23,10 +24,12 @@ interface Profile {
 const args = process.argv.slice(2);
 const windowAt = args.indexOf('--window');
 const windowMs = windowAt === -1 ? null : Number(args.splice(windowAt, 2)[1]);
+const fromAt = args.indexOf('--from');
+const fromS = fromAt === -1 ? 0 : Number(args.splice(fromAt, 2)[1]);
 const [file, topArg] = args;
 const top = Number(topArg ?? 25);
-if (file === undefined || (windowMs !== null && !(windowMs > 0))) {
-  console.error('usage: node bench/dist/profile-summary.js <file.cpuprofile> [top] [--window MS]');
+if (file === undefined || (windowMs !== null && !(windowMs > 0)) || !(fromS >= 0)) {
+  console.error('usage: node bench/dist/profile-summary.js <file.cpuprofile> [top] [--window MS [--from S]]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -44,7 +47,8 @@ if (windowMs !== null) {
   let best = -1;
   let busyInWindow = 0;
   let start = 0;
-  for (let end = 0; end < profile.samples.length; end += 1) {
+  while (start < at.length && (at[start] as number) < fromS * 1e6) start += 1;
+  for (let end = start; end < profile.samples.length; end += 1) {
     if (!idleIds.has(profile.samples[end] as number)) busyInWindow += profile.timeDeltas[end] ?? 0;
     while ((at[end] as number) - (at[start] as number) > windowMs * 1000) {
       if (!idleIds.has(profile.samples[start] as number)) busyInWindow -= profile.timeDeltas[start] ?? 0;
