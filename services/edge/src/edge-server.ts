@@ -165,8 +165,9 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
    * The peer closed its side (FIN): the session ends now, not turns later at `close`. Answers still
    * unsent are flushed before our FIN (a client such as `nc` may half-close and read on). Otherwise
    * the socket is closed without Node's shutdown round (a shutdown syscall and two more event-loop
-   * turns), and only after the session writer's flush of this turn has gone out: when 1000 clients
-   * leave at once, their offline events need not wait for 1000 close syscalls.
+   * turns), in one setImmediate for the turn's ended sockets. endSession has just queued the
+   * writer's flush, unless one is in flight, so the ends leave for Redis before the close syscalls
+   * run: when 1000 clients leave at once, their offline events need not wait for 1000 of them.
    */
   function onEnd(this: SocketWithConnection): void {
     const conn = this[CONNECTION];
