@@ -82,6 +82,7 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
   const connections = new Set<EdgeConnection>();
   const perAddress = new Map<string, number>();
   const sessions = new Map<string, EdgeSession>();
+  metrics.gaugeOpen({ connections: () => connections.size, sessions: () => sessions.size });
   const helloTracker = new IdleTracker<EdgeConnection>(options.helloTimeoutMs);
   const liveTracker = new IdleTracker<EdgeConnection>(options.heartbeatTimeoutMs);
   const writer = new SessionWriter({
@@ -118,7 +119,6 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     socket.on('close', onClose);
     socket.on('error', onError);
     connections.add(conn);
-    tallies.connections += 1;
     if (connections.size > options.maxConnections) {
       closeWithError(conn, 'server_busy', 'this node is full; try again later or another node');
       return;
@@ -189,13 +189,10 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     conn.phase = 'closed';
     helloTracker.delete(conn);
     liveTracker.delete(conn);
-    if (connections.delete(conn)) {
-      tallies.connections -= 1;
-      if (conn.address !== null) {
-        const left = (perAddress.get(conn.address) ?? 1) - 1;
-        if (left <= 0) perAddress.delete(conn.address);
-        else perAddress.set(conn.address, left);
-      }
+    if (connections.delete(conn) && conn.address !== null) {
+      const left = (perAddress.get(conn.address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(conn.address);
+      else perAddress.set(conn.address, left);
     }
   }
 
@@ -302,7 +299,6 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     conn.phase = 'live';
     if (options.heartbeatCheck) liveTracker.add(conn, performance.now());
     sessions.set(sessionId, session);
-    tallies.sessions += 1;
     writer.add(session);
     send(conn, welcomeFrame(sessionId, options.heartbeatIntervalMs, options.heartbeatTimeoutMs));
     if (logger.isLevelEnabled('info')) logger.info({ clientId, sessionId, remote: remoteOf(conn.socket) }, 'session started');
@@ -316,7 +312,6 @@ export function createEdgeServer(deps: EdgeServerDeps): EdgeServer {
     session.endedAtMono = performance.now();
     sessions.delete(session.sessionId);
     liveTracker.delete(conn);
-    tallies.sessions -= 1;
     tallies.sessionsEnded[reason] += 1;
     writer.remove(session, reason);
     logger.info({ clientId: session.clientId, sessionId: session.sessionId, reason }, 'session ended');

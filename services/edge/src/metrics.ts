@@ -2,20 +2,26 @@ import { OFFLINE_REASONS, type OfflineReason } from '@presence/presence-store';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
- * What the edge counts per connection, per frame and per session: plain numbers, which the
- * registry reads when /metrics is scraped. prom-client's inc()/dec() validate and hash labels on
- * every call, a few microseconds each, which a burst of 1000 closing sockets paid 3000 times.
+ * What the edge counts per frame and per session end: plain numbers, which the registry reads when
+ * /metrics is scraped. prom-client's inc()/dec() validate and hash labels on every call, a few
+ * microseconds each, which a burst of 1000 closing sockets paid 3000 times.
  */
 export interface EdgeTallies {
-  connections: number;
-  sessions: number;
   frames: number;
   heartbeats: number;
   sessionsEnded: Record<OfflineReason, number>;
 }
 
+/** The server's open connections and sessions, counted by its own collections. */
+export interface OpenCounts {
+  connections(): number;
+  sessions(): number;
+}
+
 export interface EdgeMetrics {
   tallies: EdgeTallies;
+  /** The gauges of open connections and sessions read these when scraped (0 until given). */
+  gaugeOpen(open: OpenCounts): void;
   protocolErrors: Counter<'code'>;
   flushes: Counter;
   flushSeconds: Histogram;
@@ -26,7 +32,7 @@ export interface EdgeMetrics {
 export function createEdgeMetrics(registry: Registry): EdgeMetrics {
   const registers = [registry];
   const tallies: EdgeTallies = {
-    connections: 0, sessions: 0, frames: 0, heartbeats: 0,
+    frames: 0, heartbeats: 0,
     sessionsEnded: Object.fromEntries(OFFLINE_REASONS.map((reason) => [reason, 0])) as Record<OfflineReason, number>,
   };
   // Counters are set from the running totals: reset() then inc(total) at each scrape.
@@ -38,8 +44,9 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
         this.inc(read());
       },
     });
-  new Gauge({ name: 'presence_edge_connections', help: 'Open TCP connections', registers, collect() { this.set(tallies.connections); } });
-  new Gauge({ name: 'presence_edge_sessions', help: 'Sessions (connections after HELLO)', registers, collect() { this.set(tallies.sessions); } });
+  let open: OpenCounts = { connections: () => 0, sessions: () => 0 };
+  new Gauge({ name: 'presence_edge_connections', help: 'Open TCP connections', registers, collect() { this.set(open.connections()); } });
+  new Gauge({ name: 'presence_edge_sessions', help: 'Sessions (connections after HELLO)', registers, collect() { this.set(open.sessions()); } });
   counterOf('presence_edge_frames_total', 'Frames received', () => tallies.frames);
   counterOf('presence_edge_heartbeats_total', 'PING frames received', () => tallies.heartbeats);
   new Counter({
@@ -51,6 +58,9 @@ export function createEdgeMetrics(registry: Registry): EdgeMetrics {
   });
   return {
     tallies,
+    gaugeOpen: (counts) => {
+      open = counts;
+    },
     protocolErrors: new Counter({
       name: 'presence_edge_protocol_errors_total', help: 'ERR frames sent, by code', labelNames: ['code'], registers,
     }),
