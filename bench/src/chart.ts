@@ -32,9 +32,13 @@ export function renderDetectionChart(results: BenchResults): string | null {
   const maxX = 120_000;
   const lx = (ms: number) => (Math.log10(Math.max(minX, Math.min(maxX, ms))) - Math.log10(minX)) / (Math.log10(maxX) - Math.log10(minX));
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + panelH + 120}" font-family="sans-serif" font-size="11">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + panelH + 120}" font-family="sans-serif" font-size="11">`,
+  );
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="${left}" y="18" font-size="14" font-weight="bold">Detection latency: death → offline notification (cumulative share of dying clients; ${results.label})</text>`);
+  parts.push(
+    `<text x="${left}" y="18" font-size="14" font-weight="bold">Detection latency: death → offline notification (cumulative share of dying clients; ${results.label})</text>`,
+  );
   CASES.forEach((kase, i) => {
     const x0 = left + i * (panelW + 45);
     const px = (ms: number) => x0 + lx(ms) * panelW;
@@ -43,13 +47,17 @@ export function renderDetectionChart(results: BenchResults): string | null {
     parts.push(`<text x="${x0}" y="${top - 6}" font-weight="bold">${kase.title}</text>`);
     for (const tick of [1, 10, 100, 1_000, 10_000, 100_000]) {
       parts.push(`<line x1="${px(tick)}" y1="${top}" x2="${px(tick)}" y2="${top + panelH}" stroke="#eee"/>`);
-      parts.push(`<text x="${px(tick)}" y="${top + panelH + 14}" text-anchor="middle">${tick >= 1_000 ? `${tick / 1_000} s` : `${tick} ms`}</text>`);
+      parts.push(
+        `<text x="${px(tick)}" y="${top + panelH + 14}" text-anchor="middle">${tick >= 1_000 ? `${tick / 1_000} s` : `${tick} ms`}</text>`,
+      );
     }
     for (const f of [0, 0.25, 0.5, 0.75, 1]) {
       parts.push(`<line x1="${x0}" y1="${py(f)}" x2="${x0 + panelW}" y2="${py(f)}" stroke="#eee"/>`);
       if (i === 0) parts.push(`<text x="${x0 - 4}" y="${py(f) + 4}" text-anchor="end">${f}</text>`);
     }
-    parts.push(`<line x1="${px(kase.bound)}" y1="${top}" x2="${px(kase.bound)}" y2="${top + panelH}" stroke="#000" stroke-dasharray="3 3"/>`);
+    parts.push(
+      `<line x1="${px(kase.bound)}" y1="${top}" x2="${px(kase.bound)}" y2="${top + panelH}" stroke="#000" stroke-dasharray="3 3"/>`,
+    );
     parts.push(`<text x="${px(kase.bound) + 3}" y="${top + panelH - 4}" fill="#000">target ${kase.bound} ms</text>`);
     for (const design of DESIGNS) {
       const key = `${design.key}.${kase.key}`;
@@ -61,15 +69,21 @@ export function renderDetectionChart(results: BenchResults): string | null {
         points.push(`${px(ms)},${py(k / dying)}`, `${px(ms)},${py((k + 1) / dying)}`);
       });
       points.push(`${px(maxX)},${py(samples.length / dying)}`);
-      parts.push(`<polyline fill="none" stroke="${design.color}" stroke-width="2"${design.dash ? ` stroke-dasharray="${design.dash}"` : ''} points="${points.join(' ')}"/>`);
+      parts.push(
+        `<polyline fill="none" stroke="${design.color}" stroke-width="2"${design.dash ? ` stroke-dasharray="${design.dash}"` : ''} points="${points.join(' ')}"/>`,
+      );
     }
   });
   DESIGNS.forEach((design, i) => {
     const y = top + panelH + 40 + i * 16;
-    parts.push(`<line x1="${left}" y1="${y - 4}" x2="${left + 30}" y2="${y - 4}" stroke="${design.color}" stroke-width="2"${design.dash ? ` stroke-dasharray="${design.dash}"` : ''}/>`);
+    parts.push(
+      `<line x1="${left}" y1="${y - 4}" x2="${left + 30}" y2="${y - 4}" stroke="${design.color}" stroke-width="2"${design.dash ? ` stroke-dasharray="${design.dash}"` : ''}/>`,
+    );
     parts.push(`<text x="${left + 36}" y="${y}">${design.label}</text>`);
   });
-  parts.push(`<text x="${left + 420}" y="${top + panelH + 40}">x: ms from death, log scale; a curve that stays below 1: clients not notified within the wait</text>`);
+  parts.push(
+    `<text x="${left + 420}" y="${top + panelH + 40}">x: ms from death, log scale; a curve that stays below 1: clients not notified within the wait</text>`,
+  );
   parts.push(`<text x="${left + 420}" y="${top + panelH + 56}">y: share of the dying clients notified</text>`);
   parts.push('</svg>');
   return parts.join('\n');

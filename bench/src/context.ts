@@ -32,7 +32,7 @@ export function nodeArgsFor(ctx: RunContext, name: string): string[] {
 
 /**
  * Our services as processes (like test/support/stack.ts): one Redis of the run's own, edges,
- * sweepers and the API, with LOG_LEVEL=warn so that logging stays off the hot path.
+ * sweepers, the API and webhooks workers, with LOG_LEVEL=warn so that logging stays off the hot path.
  */
 export class OurStack {
   readonly redis: RedisHandle;
@@ -41,10 +41,12 @@ export class OurStack {
   readonly prefix: string;
   readonly edges: ServiceHandle[] = [];
   readonly sweepers: ServiceHandle[] = [];
+  readonly webhooks: ServiceHandle[] = [];
   api: ServiceHandle | null = null;
   private readonly ctx: RunContext;
   private edgeCount = 0;
   private sweeperCount = 0;
+  private webhooksCount = 0;
 
   private constructor(ctx: RunContext, redis: RedisHandle, env: Record<string, string>, prefix: string) {
     this.ctx = ctx;
@@ -57,21 +59,26 @@ export class OurStack {
   static async start(ctx: RunContext, env: Record<string, string> = {}, redisArgs: string[] = []): Promise<OurStack> {
     const redis = await startRedis(ctx.work, `${ctx.scenario}-run${ctx.run}-redis`, redisArgs);
     const prefix = `bench${ctx.run}${ctx.scenario}`;
-    return new OurStack(ctx, redis, {
-      REDIS_URL: redis.url,
-      KEY_PREFIX: prefix,
-      SHARD_COUNT: String(SHARDS),
-      LOG_LEVEL: 'warn',
-      EDGE_HOST: '127.0.0.1',
-      API_HOST: '127.0.0.1',
-      SWEEPER_HOST: '127.0.0.1',
-      // The bench's Redis is fresh and never goes away: there is no outage to hold expiry off for.
-      SWEEP_HOLDOFF_MS: '200',
-      // Stops are quick (or, with --profile, graceful so that the profile is written).
-      DRAIN_WINDOW_MS: '0',
-      DRAIN_TIMEOUT_MS: '2000',
-      ...env,
-    }, prefix);
+    return new OurStack(
+      ctx,
+      redis,
+      {
+        REDIS_URL: redis.url,
+        KEY_PREFIX: prefix,
+        SHARD_COUNT: String(SHARDS),
+        LOG_LEVEL: 'warn',
+        EDGE_HOST: '127.0.0.1',
+        API_HOST: '127.0.0.1',
+        SWEEPER_HOST: '127.0.0.1',
+        // The bench's Redis is fresh and never goes away: there is no outage to hold expiry off for.
+        SWEEP_HOLDOFF_MS: '200',
+        // Stops are quick (or, with --profile, graceful so that the profile is written).
+        DRAIN_WINDOW_MS: '0',
+        DRAIN_TIMEOUT_MS: '2000',
+        ...env,
+      },
+      prefix,
+    );
   }
 
   private processName(kind: string, index: number): string {
@@ -82,7 +89,14 @@ export class OurStack {
     // Numbered before any await: edges may be added concurrently.
     const index = this.edgeCount++;
     const name = this.processName('edge', index);
-    const edge = await startService(this.ctx.work, 'edge', name, { ...this.env, ...env }, nodeArgsFor(this.ctx, `edge${index}`), this.ctx.options.edgeNodeFlags);
+    const edge = await startService(
+      this.ctx.work,
+      'edge',
+      name,
+      { ...this.env, ...env },
+      nodeArgsFor(this.ctx, `edge${index}`),
+      this.ctx.options.edgeNodeFlags,
+    );
     this.edges[index] = edge;
     return edge;
   }
@@ -93,6 +107,19 @@ export class OurStack {
     const sweeper = await startService(this.ctx.work, 'sweeper', name, { ...this.env, ...env }, nodeArgsFor(this.ctx, `sweeper${index}`));
     this.sweepers[index] = sweeper;
     return sweeper;
+  }
+
+  async addWebhooks(env: Record<string, string> = {}): Promise<ServiceHandle> {
+    const index = this.webhooksCount++;
+    const worker = await startService(
+      this.ctx.work,
+      'webhooks',
+      this.processName('webhooks', index),
+      { ...this.env, ...env },
+      nodeArgsFor(this.ctx, `webhooks${index}`),
+    );
+    this.webhooks[index] = worker;
+    return worker;
   }
 
   async startApi(env: Record<string, string> = {}): Promise<ServiceHandle> {
@@ -111,7 +138,9 @@ export class OurStack {
 
   async stop(): Promise<void> {
     const signal = this.ctx.options.profile ? 'SIGTERM' : 'SIGKILL';
-    const all = [...this.edges, ...this.sweepers, ...(this.api === null ? [] : [this.api])].filter((s) => s !== undefined);
+    const all = [...this.edges, ...this.sweepers, ...this.webhooks, ...(this.api === null ? [] : [this.api])].filter(
+      (s) => s !== undefined,
+    );
     await Promise.all(all.map((s) => s.proc.stop(signal)));
     this.client.disconnect();
     await this.redis.stop();

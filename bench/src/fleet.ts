@@ -49,10 +49,16 @@ export class Fleet {
       this.workers.map((worker, i) => {
         const share = Math.floor(count / n) + (i < count % n ? 1 : 0);
         const command: WorkerCommand = {
-          cmd: 'open', group, target, prefix, from: offset, count: share,
+          cmd: 'open',
+          group,
+          target,
+          prefix,
+          from: offset,
+          count: share,
           // bind() to a source address halves the connect rate here: only past what one address can
           // reach (~28k ephemeral ports towards one server port) are the connections spread.
-          localAddresses: count > SOURCE_ADDRESS_THRESHOLD ? Fleet.addresses(i) : [], concurrency: concurrencyPerWorker,
+          localAddresses: count > SOURCE_ADDRESS_THRESHOLD ? Fleet.addresses(i) : [],
+          concurrency: concurrencyPerWorker,
         };
         offset += share;
         return worker.call<OpenResult>(command);
@@ -63,7 +69,10 @@ export class Fleet {
     for (const r of results) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
     const connected = results.reduce((s, r) => s + r.connected, 0);
     return {
-      connected, failed: results.reduce((s, r) => s + r.failed, 0), errors, elapsedMs,
+      connected,
+      failed: results.reduce((s, r) => s + r.failed, 0),
+      errors,
+      elapsedMs,
       ratePerSecond: connected / (elapsedMs / 1000),
     };
   }
@@ -84,8 +93,17 @@ export class Fleet {
   }
 
   /** Flood: closed loop when `ratePerSecond` is 0, else that total rate split over the workers. */
-  async flood(group: string, durationMs: number, batch: number, depth: number, ratePerSecond = 0): Promise<{
-    sent: number; answered: number; elapsedMs: number; histogram: LatencyHistogram;
+  async flood(
+    group: string,
+    durationMs: number,
+    batch: number,
+    depth: number,
+    ratePerSecond = 0,
+  ): Promise<{
+    sent: number;
+    answered: number;
+    elapsedMs: number;
+    histogram: LatencyHistogram;
   }> {
     const n = this.workers.length;
     const results = await Promise.all(

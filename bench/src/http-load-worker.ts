@@ -36,22 +36,25 @@ async function run(command: Extract<HttpLoadCommand, { cmd: 'run' }>): Promise<H
   let next = 0;
   const paths = command.paths;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-      url: command.url,
-      method: command.method,
-      connections: command.connections,
-      duration: command.durationSeconds,
-      ...(command.overallRate > 0 ? { overallRate: command.overallRate } : {}),
-      ...(command.body !== null ? { body: command.body, headers: { 'content-type': 'application/json' } } : {}),
-      requests: [
-        {
-          setupRequest: (request) => {
-            if (command.method === 'GET') request.path = paths[next++ % paths.length] as string;
-            return request;
+    const instance = autocannon(
+      {
+        url: command.url,
+        method: command.method,
+        connections: command.connections,
+        duration: command.durationSeconds,
+        ...(command.overallRate > 0 ? { overallRate: command.overallRate } : {}),
+        ...(command.body !== null ? { body: command.body, headers: { 'content-type': 'application/json' } } : {}),
+        requests: [
+          {
+            setupRequest: (request) => {
+              if (command.method === 'GET') request.path = paths[next++ % paths.length];
+              return request;
+            },
           },
-        },
-      ],
-    }, (error, done) => (error ? reject(error) : resolve(done)));
+        ],
+      },
+      (error: Error | null, done) => (error ? reject(error) : resolve(done)),
+    );
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       if (statusCode >= 200 && statusCode < 300) histogram.record(responseTime);
     });

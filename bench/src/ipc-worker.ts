@@ -10,7 +10,11 @@ export class IpcWorker<Command extends { cmd: string }> {
 
   constructor(script: string, name: string, execArgv: string[] = []) {
     this.name = name;
-    this.child = fork(`${BENCH_DIST}${script}`, [], { serialization: 'advanced', execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(`${BENCH_DIST}${script}`, [], {
+      serialization: 'advanced',
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.child.on('message', (message: { id: number; ok: boolean; result?: unknown; error?: string }) => {
       const waiter = this.waiting.get(message.id);
       if (waiter === undefined) return;
@@ -31,7 +35,7 @@ export class IpcWorker<Command extends { cmd: string }> {
   call<T>(command: Command): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.waiting.set(id, { resolve, reject });
       this.child.send({ id, command });
     });
   }

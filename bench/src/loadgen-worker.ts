@@ -22,7 +22,16 @@ export interface Target {
 }
 
 export type WorkerCommand =
-  | { cmd: 'open'; group: string; target: Target; prefix: string; from: number; count: number; localAddresses: string[]; concurrency: number }
+  | {
+      cmd: 'open';
+      group: string;
+      target: Target;
+      prefix: string;
+      from: number;
+      count: number;
+      localAddresses: string[];
+      concurrency: number;
+    }
   | { cmd: 'heartbeat'; group: string; intervalMs: number }
   | { cmd: 'kill'; group: string; count: number; mode: 'silent' | 'close' }
   | { cmd: 'flood'; group: string; durationMs: number; batch: number; depth: number; ratePerSecond: number }
@@ -82,7 +91,8 @@ const groups = new Map<string, Conn[]>();
 const heartbeats = new Map<string, NodeJS.Timeout>();
 const serverMessages: Record<string, number> = {};
 let heartbeatsSent = 0;
-let flood: { histogram: LatencyHistogram; answered: number; closedLoop: boolean; batch: number; depth: number; running: boolean } | null = null;
+let flood: { histogram: LatencyHistogram; answered: number; closedLoop: boolean; batch: number; depth: number; running: boolean } | null =
+  null;
 
 function pingBytes(protocol: Protocol, count: number): Buffer {
   const one = protocol === 'line' ? PING_LINE : PINGREQ;
@@ -177,10 +187,26 @@ function onData(conn: Conn, chunk: Buffer, resolveOpen: (ok: boolean, error?: st
 
 function openOne(group: Conn[], target: Target, id: string, localAddress: string | undefined): Promise<string | null> {
   return new Promise((resolve) => {
-    const socket = connect({ host: target.host, port: target.port, ...(localAddress !== undefined ? { localAddress } : {}), noDelay: true });
+    const socket = connect({
+      host: target.host,
+      port: target.port,
+      ...(localAddress !== undefined ? { localAddress } : {}),
+      noDelay: true,
+    });
     const conn: Conn = {
-      id, socket, protocol: target.protocol, state: 'connecting', silent: false, lastSent: 0, closedAt: 0, serverSaid: null,
-      handshake: '', mqtt: target.protocol === 'mqtt' ? new MqttReader() : null, rxPartial: 0, inflight: [], inflightFrames: 0,
+      id,
+      socket,
+      protocol: target.protocol,
+      state: 'connecting',
+      silent: false,
+      lastSent: 0,
+      closedAt: 0,
+      serverSaid: null,
+      handshake: '',
+      mqtt: target.protocol === 'mqtt' ? new MqttReader() : null,
+      rxPartial: 0,
+      inflight: [],
+      inflightFrames: 0,
     };
     let settled = false;
     const settle = (ok: boolean, error?: string) => {
@@ -296,10 +322,11 @@ async function runFlood(command: Extract<WorkerCommand, { cmd: 'flood' }>): Prom
   let skippedTicks = 0;
   let timer: NodeJS.Timeout | null = null;
   if (closedLoop) {
-    for (const conn of group) for (let d = 0; d < command.depth; d += 1) {
-      sendBatch(conn, command.batch);
-      sent += command.batch;
-    }
+    for (const conn of group)
+      for (let d = 0; d < command.depth; d += 1) {
+        sendBatch(conn, command.batch);
+        sent += command.batch;
+      }
   } else {
     // Open loop: a fixed total rate, spread over the connections every tick.
     let owed = 0;
@@ -382,7 +409,10 @@ async function handle(command: WorkerCommand): Promise<unknown> {
     case 'stats':
       return stats();
     case 'ids':
-      return (groups.get(command.group) ?? []).filter((conn) => conn.state === 'live' && !conn.silent).slice(0, command.count).map((c) => c.id);
+      return (groups.get(command.group) ?? [])
+        .filter((conn) => conn.state === 'live' && !conn.silent)
+        .slice(0, command.count)
+        .map((c) => c.id);
     case 'close': {
       heartbeat(command.group, 0);
       for (const conn of groups.get(command.group) ?? []) conn.socket.destroy();

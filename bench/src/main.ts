@@ -13,30 +13,42 @@ import { loadAverage } from './proc-stats.js';
 import { Progress } from './progress.js';
 import { renderReport, type BenchResults } from './report.js';
 import { runIdle } from './scenario-idle.js';
+import { runIdleWs } from './scenario-idle-ws.js';
 import { runWrites } from './scenario-writes.js';
 import { runThroughput } from './scenario-throughput.js';
 import { runDetection } from './scenario-detection.js';
 import { runSweep } from './scenario-sweep.js';
 import { runApi } from './scenario-api.js';
 import { runCeiling } from './scenario-ceiling.js';
+import { runWebhooks } from './scenario-webhooks.js';
+import { runChannels } from './scenario-channels.js';
 import { renderDetectionChart } from './chart.js';
 
 const RUNNERS: Record<ScenarioName, (ctx: RunContext) => Promise<ScenarioRun>> = {
   idle: runIdle,
+  'idle-ws': runIdleWs,
   writes: runWrites,
   throughput: runThroughput,
   detection: runDetection,
   sweep: runSweep,
   api: runApi,
+  webhooks: runWebhooks,
   ceiling: runCeiling,
+  channels: runChannels,
 };
 
 function versionOf(command: string, args: string[]): string {
   try {
-    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0] ?? '';
+    return (
+      execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .trim()
+        .split('\n')[0] ?? ''
+    );
   } catch (error) {
     // `mosquitto -h` prints its version and exits non-zero.
-    const out = String((error as { stdout?: string }).stdout ?? '').trim().split('\n')[0];
+    const out = String((error as { stdout?: string }).stdout ?? '')
+      .trim()
+      .split('\n')[0];
     return out === undefined || out === '' ? 'absent' : out;
   }
 }
@@ -78,7 +90,9 @@ async function main(): Promise<void> {
     scenarios: {},
     loadAverages: {},
   };
-  progress.log(`bench ${options.quick ? '--quick' : 'full'}: ${options.scenarios.join(', ')}; ${options.runs} run(s) each; logs in ${work.dir}`);
+  progress.log(
+    `bench ${options.quick ? '--quick' : 'full'}: ${options.scenarios.join(', ')}; ${options.runs} run(s) each; logs in ${work.dir}`,
+  );
   let failures = 0;
   for (const scenario of options.scenarios) {
     const runs: ScenarioRun[] = [];
@@ -90,7 +104,7 @@ async function main(): Promise<void> {
         runs.push(await RUNNERS[scenario](ctx));
       } catch (error) {
         failures += 1;
-        progress.log(`!! ${scenario} run ${run} failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+        progress.log(`!! ${scenario} run ${run} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       }
       loads.push(loadAverage());
     }

@@ -20,12 +20,14 @@ const merged: BenchResults = {
   ...first,
   label: outLabel,
   durationSeconds: inputs.reduce((sum, r) => sum + r.durationSeconds, 0),
-  scenarios: Object.assign({}, ...inputs.map((r) => r.scenarios)),
-  loadAverages: Object.assign({}, ...inputs.map((r) => r.loadAverages)),
+  scenarios: Object.assign({}, ...inputs.map((r) => r.scenarios)) as BenchResults['scenarios'],
+  loadAverages: Object.assign({}, ...inputs.map((r) => r.loadAverages)) as BenchResults['loadAverages'],
 };
 const chart = renderDetectionChart(merged);
-const markdown = renderReport(merged, chart === null ? null : `${outLabel}-detection.svg`)
-  .replace('\n\n', `\n\nMerged from runs ${labels.map((l) => `\`${l}\``).join(', ')} (later runs win per scenario).\n\n`);
+const markdown = renderReport(merged, chart === null ? null : `${outLabel}-detection.svg`).replace(
+  '\n\n',
+  `\n\nMerged from runs ${labels.map((l) => `\`${l}\``).join(', ')} (later runs win per scenario).\n\n`,
+);
 writeFileSync(`${dir}/${outLabel}.json`, `${JSON.stringify(merged, null, 1)}\n`);
 writeFileSync(`${dir}/${outLabel}.md`, markdown);
 if (chart !== null) writeFileSync(`${dir}/${outLabel}-detection.svg`, chart);

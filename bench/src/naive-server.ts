@@ -19,9 +19,7 @@ const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379');
 const deadlines = `${prefix}:deadlines`;
 
 function beat(clientId: string): Promise<unknown> {
-  return mode === 'zadd'
-    ? redis.zadd(deadlines, Date.now() + ttl, clientId)
-    : redis.set(`${prefix}:hb:${clientId}`, '1', 'PX', ttl);
+  return mode === 'zadd' ? redis.zadd(deadlines, Date.now() + ttl, clientId) : redis.set(`${prefix}:hb:${clientId}`, '1', 'PX', ttl);
 }
 
 let sessions = 0;
@@ -38,11 +36,17 @@ createServer((socket) => {
       buffer = buffer.slice(newline + 1);
       newline = buffer.indexOf('\n');
       if (line.startsWith('PING') && clientId !== null) {
-        beat(clientId).then(() => socket.write('PONG\n'), () => socket.destroy());
+        beat(clientId).then(
+          () => socket.write('PONG\n'),
+          () => socket.destroy(),
+        );
       } else if (line.startsWith('HELLO ')) {
         const id = line.slice(6).split(' ')[0] ?? '';
         clientId = id;
-        beat(id).then(() => socket.write(`WELCOME ${(sessions++).toString(16).padStart(20, '0')} 10000 30000\n`), () => socket.destroy());
+        beat(id).then(
+          () => socket.write(`WELCOME ${(sessions++).toString(16).padStart(20, '0')} 10000 30000\n`),
+          () => socket.destroy(),
+        );
       } else if (line === 'BYE') socket.end();
     }
   });

@@ -10,7 +10,17 @@ describe('parseOptions', () => {
   });
 
   it('takes a subset of scenarios, a label safe for a file name and the sweep overrides', () => {
-    const options = parseOptions(['--scenarios', 'sweep, api', '--label', 'a b/c', '--sweep-batch', '500', '--sweepers', '2', '--no-mosquitto']);
+    const options = parseOptions([
+      '--scenarios',
+      'sweep, api',
+      '--label',
+      'a b/c',
+      '--sweep-batch',
+      '500',
+      '--sweepers',
+      '2',
+      '--no-mosquitto',
+    ]);
     expect(options).toMatchObject({ scenarios: ['sweep', 'api'], label: 'a-b-c', sweepBatch: 500, sweepers: 2, mosquitto: false });
   });
 
@@ -25,7 +35,10 @@ describe('parseOptions', () => {
 describe('--edge-node-flags', () => {
   it('replaces the edge package’s flags for an A/B run; "" runs plain node', () => {
     expect(parseOptions([]).edgeNodeFlags).toBeNull();
-    expect(parseOptions(['--edge-node-flags', '--optimize-for-size  --max-semi-space-size=4']).edgeNodeFlags).toEqual(['--optimize-for-size', '--max-semi-space-size=4']);
+    expect(parseOptions(['--edge-node-flags', '--optimize-for-size  --max-semi-space-size=4']).edgeNodeFlags).toEqual([
+      '--optimize-for-size',
+      '--max-semi-space-size=4',
+    ]);
     expect(parseOptions(['--edge-node-flags', '']).edgeNodeFlags).toEqual([]);
     expect(() => parseOptions(['--edge-node-flags', 'optimize'])).toThrow(/--edge-node-flags takes node flags/);
   });

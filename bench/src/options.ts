@@ -1,4 +1,15 @@
-export const SCENARIOS = ['idle', 'writes', 'throughput', 'detection', 'sweep', 'api', 'ceiling'] as const;
+export const SCENARIOS = [
+  'idle',
+  'idle-ws',
+  'writes',
+  'throughput',
+  'detection',
+  'sweep',
+  'api',
+  'webhooks',
+  'ceiling',
+  'channels',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -24,7 +35,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--scenarios ${SCENA
   --quick        small smoke run (CI): every scenario at small sizes, one run, no target checks
   --runs N       repeat each scenario N times and report medians (default 3; 1 with --quick)
   --scenarios    comma-separated subset (default: all)
-  --profile      run edge, sweeper and API processes with node --cpu-prof (bench/results/profiles/)
+  --profile      run edge, sweeper, API and webhooks processes with node --cpu-prof (bench/results/profiles/)
   --no-mosquitto skip the Mosquitto baseline even if the binary exists
   --sweep-batch  SWEEP_BATCH for the sweep scenario (default: the sweeper's own default)
   --sweepers     sweeper processes in the sweep scenario (default 1)
@@ -35,8 +46,15 @@ const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--scenarios ${SCENA
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const options: BenchOptions = {
-    quick: false, runs: 0, scenarios: [...SCENARIOS], profile: false, mosquitto: true,
-    label: new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, ''), sweepBatch: null, sweepers: 1, edgeNodeFlags: null,
+    quick: false,
+    runs: 0,
+    scenarios: [...SCENARIOS],
+    profile: false,
+    mosquitto: true,
+    label: new Date().toISOString().replace(/[:]/g, '-').replace(/\..*$/, ''),
+    sweepBatch: null,
+    sweepers: 1,
+    edgeNodeFlags: null,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i] as string;
@@ -53,8 +71,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         options.runs = positive(arg, value());
         break;
       case '--scenarios': {
-        const names = value().split(',').map((s) => s.trim()).filter((s) => s !== '');
-        for (const name of names) if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`unknown scenario ${name}\n${USAGE}`);
+        const names = value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+        for (const name of names)
+          if (!(SCENARIOS as readonly string[]).includes(name)) throw new Error(`unknown scenario ${name}\n${USAGE}`);
         options.scenarios = names as ScenarioName[];
         break;
       }
@@ -74,8 +96,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         options.sweepers = positive(arg, value());
         break;
       case '--edge-node-flags':
-        options.edgeNodeFlags = value().split(' ').filter((flag) => flag !== '');
-        for (const flag of options.edgeNodeFlags) if (!flag.startsWith('--')) throw new Error(`--edge-node-flags takes node flags such as --optimize-for-size (got "${flag}")\n${USAGE}`);
+        options.edgeNodeFlags = value()
+          .split(' ')
+          .filter((flag) => flag !== '');
+        for (const flag of options.edgeNodeFlags)
+          if (!flag.startsWith('--'))
+            throw new Error(`--edge-node-flags takes node flags such as --optimize-for-size (got "${flag}")\n${USAGE}`);
         break;
       case '--help':
       case '-h':

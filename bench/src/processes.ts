@@ -120,10 +120,26 @@ export async function startRedis(work: Workdir, name: string, extraArgs: string[
   const port = await freePort();
   const dir = work.path(`${name}-data`);
   mkdirSync(dir, { recursive: true });
-  const proc = new BenchProcess(name, 'redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
-    '--maxclients', '10000', ...extraArgs,
-  ], { logFile: work.path(`${name}.log`) });
+  const proc = new BenchProcess(
+    name,
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxclients',
+      '10000',
+      ...extraArgs,
+    ],
+    { logFile: work.path(`${name}.log`) },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const up = await waitUntil(async () => {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -139,12 +155,12 @@ export async function startRedis(work: Workdir, name: string, extraArgs: string[
   return { url, port, pid: proc.pid, process: proc, stop: async () => void (await proc.stop('SIGKILL')) };
 }
 
-export type ServiceName = 'edge' | 'sweeper' | 'api';
+export type ServiceName = 'edge' | 'sweeper' | 'api' | 'webhooks';
 
 export interface ServiceHandle {
   proc: BenchProcess;
   port: number;
-  /** Metrics (edge, sweeper) or HTTP (api) port. */
+  /** Metrics (edge, sweeper, webhooks) or HTTP (api) port. */
   httpPort: number;
 }
 
@@ -169,22 +185,37 @@ export async function startService(
 ): Promise<ServiceHandle> {
   const port = await freePort();
   const httpPort = await freePort();
+  // Every edge gets a WebSocket port of its own too (the default, 7072, would clash), unless given one.
+  let wsPort = env.EDGE_WS_PORT ?? '';
+  // Two free ports asked one after the other may be the same one.
+  while (service === 'edge' && (wsPort === '' || wsPort === String(port) || wsPort === String(httpPort))) wsPort = String(await freePort());
   const portEnv: Record<string, string> =
     service === 'edge'
-      ? { EDGE_PORT: String(port), EDGE_METRICS_PORT: String(httpPort), NODE_ID: name }
+      ? { EDGE_PORT: String(port), EDGE_WS_PORT: wsPort, EDGE_METRICS_PORT: String(httpPort), NODE_ID: name }
       : service === 'sweeper'
         ? { SWEEPER_METRICS_PORT: String(httpPort), NODE_ID: name }
-        : { API_PORT: String(httpPort) };
-  const proc = new BenchProcess(name, process.execPath, [...(nodeFlags ?? serviceNodeFlags(service)), ...nodeArgs, `${ROOT}services/${service}/dist/main.js`], {
-    env: { ...env, ...portEnv },
-    logFile: work.path(`${name}.log`),
-  });
-  const ready = await waitUntil(async () => {
-    if (!proc.running) throw new Error('exited');
-    if (service === 'edge') return canConnect(port);
-    const path = service === 'api' ? '/readyz' : '/healthz';
-    return (await fetch(`http://127.0.0.1:${httpPort}${path}`)).ok;
-  }, 20_000, 100);
+        : service === 'webhooks'
+          ? { WEBHOOKS_METRICS_PORT: String(httpPort), NODE_ID: name }
+          : { API_PORT: String(httpPort) };
+  const proc = new BenchProcess(
+    name,
+    process.execPath,
+    [...(nodeFlags ?? serviceNodeFlags(service)), ...nodeArgs, `${ROOT}services/${service}/dist/main.js`],
+    {
+      env: { ...env, ...portEnv },
+      logFile: work.path(`${name}.log`),
+    },
+  );
+  const ready = await waitUntil(
+    async () => {
+      if (!proc.running) throw new Error('exited');
+      if (service === 'edge') return canConnect(port);
+      const path = service === 'api' ? '/readyz' : '/healthz';
+      return (await fetch(`http://127.0.0.1:${httpPort}${path}`)).ok;
+    },
+    20_000,
+    100,
+  );
   // A port taken by someone else would make us connect to them: the process must still be up.
   await sleep(150);
   if (!ready || !proc.running) throw new Error(`${name} did not start; see ${work.path(`${name}.log`)}`);
@@ -201,7 +232,7 @@ export async function startScript(
   nodeArgs: string[] = [],
 ): Promise<BenchProcess> {
   const proc = new BenchProcess(name, process.execPath, [...nodeArgs, `${BENCH_DIST}${script}`, ...args], {
-    env: { ...process.env as Record<string, string> },
+    env: { ...(process.env as Record<string, string>) },
     logFile: work.path(`${name}.log`),
   });
   const ready = await waitUntil(() => proc.running && canConnect(readyPort), 15_000, 100);
@@ -222,15 +253,18 @@ export async function startMosquitto(work: Workdir, name: string): Promise<{ pro
   if (binary === undefined) return null;
   const port = await freePort();
   const config = work.path(`${name}.conf`);
-  writeFileSync(config, [
-    `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
-    'persistence false',
-    'max_connections -1',
-    'log_dest none',
-    'max_keepalive 65535',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_connections -1',
+      'log_dest none',
+      'max_keepalive 65535',
+      '',
+    ].join('\n'),
+  );
   const proc = new BenchProcess(name, binary, ['-c', config], { logFile: work.path(`${name}.log`) });
   const ready = await waitUntil(() => proc.running && canConnect(port), 10_000, 100);
   if (!ready) {

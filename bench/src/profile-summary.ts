@@ -57,7 +57,9 @@ if (windowMs !== null) {
     if (busyInWindow > best) [best, from, to] = [busyInWindow, start, end + 1];
   }
   totalUs = windowMs * 1000;
-  console.log(`busiest ${windowMs} ms: ${((at[from] as number) / 1e6).toFixed(2)}–${((at[to - 1] as number) / 1e6).toFixed(2)} s into the profile`);
+  console.log(
+    `busiest ${windowMs} ms: ${((at[from] as number) / 1e6).toFixed(2)}–${((at[to - 1] as number) / 1e6).toFixed(2)} s into the profile`,
+  );
 }
 const selfUs = new Map<number, number>();
 for (let i = from; i < to; i += 1) {
@@ -73,13 +75,19 @@ for (const [id, us] of selfUs) {
   const { functionName, url, lineNumber } = node.callFrame;
   if (functionName === '(idle)') idle += us;
   if (functionName === '(garbage collector)') gc += us;
-  const where = url === '' ? '' : ` ${url.replace(/^.*\/(node_modules|services|libs)\//, '$1/').replace(/^node:/, 'node:')}:${lineNumber + 1}`;
+  const where =
+    url === '' ? '' : ` ${url.replace(/^.*\/(node_modules|services|libs)\//, '$1/').replace(/^node:/, 'node:')}:${lineNumber + 1}`;
   const key = `${functionName || '(anonymous)'}${where}`;
   byFunction.set(key, (byFunction.get(key) ?? 0) + us);
 }
 const busy = totalUs - idle;
-console.log(`${file}\n  wall ${(totalUs / 1e6).toFixed(1)} s, busy ${(busy / 1e6).toFixed(1)} s (${((busy / totalUs) * 100).toFixed(0)}%), GC ${((gc / Math.max(1, busy)) * 100).toFixed(1)}% of busy`);
+console.log(
+  `${file}\n  wall ${(totalUs / 1e6).toFixed(1)} s, busy ${(busy / 1e6).toFixed(1)} s (${((busy / totalUs) * 100).toFixed(0)}%), GC ${((gc / Math.max(1, busy)) * 100).toFixed(1)}% of busy`,
+);
 console.log('  self time, % of busy:');
-for (const [key, us] of [...byFunction].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+for (const [key, us] of [...byFunction]
+  .filter(([k]) => !k.startsWith('(idle)'))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, top)) {
   console.log(`  ${((us / Math.max(1, busy)) * 100).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${key}`);
 }

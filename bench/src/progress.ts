@@ -18,10 +18,15 @@ export class Progress {
       this.log(`${label} ...`);
       return work(() => {});
     }
-    const bar = new cliProgress.SingleBar({
-      format: `       ${label.padEnd(44).slice(0, 44)} [{bar}] {percentage}% | {value}/{total} | {duration}s`,
-      hideCursor: true, clearOnComplete: false, barsize: 28,
-    }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `       ${label.padEnd(44).slice(0, 44)} [{bar}] {percentage}% | {value}/{total} | {duration}s`,
+        hideCursor: true,
+        clearOnComplete: false,
+        barsize: 28,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(total, 0);
     try {
       return await work((value) => bar.update(Math.min(total, Math.round(value))));

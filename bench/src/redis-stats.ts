@@ -1,8 +1,24 @@
+import { KeySpace } from '@presence/wire-format';
 import type { Redis } from 'ioredis';
 
 /** Commands the benchmark itself sends while measuring: left out of every count. */
-const OWN_COMMANDS = new Set(['info', 'ping', 'config|set', 'config|get', 'config|resetstat', 'slowlog|get', 'slowlog|reset',
-  'latency|latest', 'latency|reset', 'client|setname', 'client|list', 'dbsize', 'zcard', 'time', 'memory|usage']);
+const OWN_COMMANDS = new Set([
+  'info',
+  'ping',
+  'config|set',
+  'config|get',
+  'config|resetstat',
+  'slowlog|get',
+  'slowlog|reset',
+  'latency|latest',
+  'latency|reset',
+  'client|setname',
+  'client|list',
+  'dbsize',
+  'zcard',
+  'time',
+  'memory|usage',
+]);
 
 export interface CommandStats {
   /** Calls per command name (as INFO commandstats names them). */
@@ -65,7 +81,7 @@ export async function usedMemory(redis: Redis): Promise<number> {
 /** Sessions registered under a prefix: the sum of the shards' deadlines sets. */
 export async function registeredSessions(redis: Redis, prefix: string, shards: number): Promise<number> {
   const pipeline = redis.pipeline();
-  for (let shard = 0; shard < shards; shard += 1) pipeline.zcard(`${prefix}:{s${shard}}:deadlines`);
+  for (const keys of new KeySpace(prefix, shards).allShards()) pipeline.zcard(keys.deadlines);
   const replies = (await pipeline.exec()) ?? [];
   return replies.reduce((sum, [error, value]) => sum + (error === null ? Number(value) : 0), 0);
 }

@@ -35,8 +35,32 @@ export async function runApi(ctx: RunContext): Promise<ScenarioRun> {
     const runs: [string, Extract<HttpLoadCommand, { cmd: 'run' }>][] = [
       ['get2000', { cmd: 'run', url, method: 'GET', paths, body: null, connections: 20, durationSeconds: seconds, overallRate: 2_000 }],
       ['getMax', { cmd: 'run', url, method: 'GET', paths, body: null, connections: 20, durationSeconds: seconds, overallRate: 0 }],
-      ['bulk100', { cmd: 'run', url: `${url}/v1/presence/query`, method: 'POST', paths: ['/v1/presence/query'], body: bulkBody, connections: 4, durationSeconds: seconds, overallRate: 100 }],
-      ['bulkMax', { cmd: 'run', url: `${url}/v1/presence/query`, method: 'POST', paths: ['/v1/presence/query'], body: bulkBody, connections: 4, durationSeconds: seconds, overallRate: 0 }],
+      [
+        'bulk100',
+        {
+          cmd: 'run',
+          url: `${url}/v1/presence/query`,
+          method: 'POST',
+          paths: ['/v1/presence/query'],
+          body: bulkBody,
+          connections: 4,
+          durationSeconds: seconds,
+          overallRate: 100,
+        },
+      ],
+      [
+        'bulkMax',
+        {
+          cmd: 'run',
+          url: `${url}/v1/presence/query`,
+          method: 'POST',
+          paths: ['/v1/presence/query'],
+          body: bulkBody,
+          connections: 4,
+          durationSeconds: seconds,
+          overallRate: 0,
+        },
+      ],
     ];
     // Warm-up, not measured: a fresh API process runs its first thousands of requests through
     // Node's interpreter and baseline compilers; the figures are for a process in service.
@@ -50,7 +74,10 @@ export async function runApi(ctx: RunContext): Promise<ScenarioRun> {
       const apiCpu = new CpuMeter(api.proc.pid);
       const redisCpu = new CpuMeter(stack.redis.pid);
       const running = cannon.call<HttpLoadResult>(command);
-      await ctx.progress.wait(`${key}: ${command.method} ${command.overallRate > 0 ? `${command.overallRate} req/s` : 'flat out'}`, seconds * 1000);
+      await ctx.progress.wait(
+        `${key}: ${command.method} ${command.overallRate > 0 ? `${command.overallRate} req/s` : 'flat out'}`,
+        seconds * 1000,
+      );
       const apiCores = apiCpu.cores();
       const redisCores = redisCpu.cores();
       const result = await running;
@@ -63,7 +90,9 @@ export async function runApi(ctx: RunContext): Promise<ScenarioRun> {
       metrics[`${key}.errors`] = result.errors + result.timeouts + result.non2xx;
       metrics[`${key}.apiCpuPercent`] = apiCores * 100;
       metrics[`${key}.redisCpuPercent`] = redisCores * 100;
-      ctx.progress.log(`  ${key}: ${Math.round(result.ratePerSecond)} req/s, p50 ${histogram.percentile(50).toFixed(2)} ms, p99 ${histogram.percentile(99).toFixed(2)} ms, ${metrics[`${key}.errors`]} errors; API ${(apiCores * 100).toFixed(0)}% CPU`);
+      ctx.progress.log(
+        `  ${key}: ${Math.round(result.ratePerSecond)} req/s, p50 ${histogram.percentile(50).toFixed(2)} ms, p99 ${histogram.percentile(99).toFixed(2)} ms, ${metrics[`${key}.errors`]} errors; API ${(apiCores * 100).toFixed(0)}% CPU`,
+      );
       await sleep(500);
     }
   } finally {

@@ -29,7 +29,13 @@ interface Outcome {
 }
 
 /** Waits for the offline notifications of `deaths` and returns death-to-arrival latencies. */
-async function awaitOffline(ctx: RunContext, probe: IpcWorker<ProbeCommand>, label: string, deaths: [string, number][], waitMs: number): Promise<Outcome> {
+async function awaitOffline(
+  ctx: RunContext,
+  probe: IpcWorker<ProbeCommand>,
+  label: string,
+  deaths: [string, number][],
+  waitMs: number,
+): Promise<Outcome> {
   const started = monoMs();
   await ctx.progress.bar(label, deaths.length, async (update) => {
     for (;;) {
@@ -59,11 +65,15 @@ async function awaitOffline(ctx: RunContext, probe: IpcWorker<ProbeCommand>, lab
     arrivals.delete(id);
   }
   const d = distribution(latencies);
-  ctx.progress.log(`  ${label}: ${latencies.length}/${deaths.length} arrived; p50 ${d.p50.toFixed(0)} ms, p99 ${d.p99.toFixed(0)} ms, max ${d.max.toFixed(0)} ms${arrivals.size > 0 ? `; ${arrivals.size} unexpected` : ''}`);
+  ctx.progress.log(
+    `  ${label}: ${latencies.length}/${deaths.length} arrived; p50 ${d.p50.toFixed(0)} ms, p99 ${d.p99.toFixed(0)} ms, max ${d.max.toFixed(0)} ms${arrivals.size > 0 ? `; ${arrivals.size} unexpected` : ''}`,
+  );
   if (toRedis.length > 0) {
     const a = distribution(toRedis);
     const b = distribution(fromRedis);
-    ctx.progress.log(`    death → written in Redis p50 ${a.p50.toFixed(0)} / p99 ${a.p99.toFixed(0)} ms; written → at the subscriber p50 ${b.p50.toFixed(0)} / p99 ${b.p99.toFixed(0)} ms`);
+    ctx.progress.log(
+      `    death → written in Redis p50 ${a.p50.toFixed(0)} / p99 ${a.p99.toFixed(0)} ms; written → at the subscriber p50 ${b.p50.toFixed(0)} / p99 ${b.p99.toFixed(0)} ms`,
+    );
   }
   return { latencies, missing, unexpected: arrivals.size, toRedis, fromRedis };
 }
@@ -104,8 +114,14 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
   const settleMs = quick ? 1_000 : 2_000;
   const t = DETECTION_TIMING;
   const metrics: Record<string, number> = {
-    clients: total, dying, timeoutMs: t.HEARTBEAT_TIMEOUT_MS, ttlMs: t.SESSION_TTL_MS, sweepIntervalMs: t.SWEEP_INTERVAL_MS,
-    fillerKeys: filler, keyspaceWaitMs, mqttKeepaliveSeconds: MQTT_KEEPALIVE_S,
+    clients: total,
+    dying,
+    timeoutMs: t.HEARTBEAT_TIMEOUT_MS,
+    ttlMs: t.SESSION_TTL_MS,
+    sweepIntervalMs: t.SWEEP_INTERVAL_MS,
+    fillerKeys: filler,
+    keyspaceWaitMs,
+    mqttKeepaliveSeconds: MQTT_KEEPALIVE_S,
   };
   const samples: Record<string, number[]> = {};
   const notes: string[] = [];
@@ -128,14 +144,31 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
       await probe.call({ cmd: 'collect', clear: true });
 
       const silent = await fleet.kill('A', dying, 'silent');
-      record(metrics, samples, 'ours.a', await awaitOffline(ctx, probe, `ours (a) ${dying} go silent`, silent, t.HEARTBEAT_TIMEOUT_MS + 5_000), dying);
+      record(
+        metrics,
+        samples,
+        'ours.a',
+        await awaitOffline(ctx, probe, `ours (a) ${dying} go silent`, silent, t.HEARTBEAT_TIMEOUT_MS + 5_000),
+        dying,
+      );
       const closed = await fleet.kill('A', dying, 'close');
       record(metrics, samples, 'ours.b', await awaitOffline(ctx, probe, `ours (b) ${dying} close their sockets`, closed, 5_000), dying);
       const onB = await fleet.ids('B', dying);
       const killedAt = monoMs();
       edgeB.proc.kill();
-      record(metrics, samples, 'ours.c', await awaitOffline(ctx, probe, `ours (c) edge B (${onB.length}) SIGKILLed`, onB.map((id) => [id, killedAt]),
-        t.SESSION_TTL_MS + t.SWEEP_INTERVAL_MS + 5_000), onB.length);
+      record(
+        metrics,
+        samples,
+        'ours.c',
+        await awaitOffline(
+          ctx,
+          probe,
+          `ours (c) edge B (${onB.length}) SIGKILLed`,
+          onB.map((id) => [id, killedAt]),
+          t.SESSION_TTL_MS + t.SWEEP_INTERVAL_MS + 5_000,
+        ),
+        onB.length,
+      );
     } finally {
       await probe.stop();
       await fleet.close('A').catch(() => {});
@@ -147,7 +180,12 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
 
   // Redis key TTL + keyspace notifications: SET key PX ttl per heartbeat; offline = `expired`.
   // The many-keys variant only in full runs: --quick proves the code path with the plain one.
-  const keyspaceRuns = quick ? ([['keyspace', 0]] as const) : ([['keyspace', 0], ['keyspaceFilled', filler]] as const);
+  const keyspaceRuns = quick
+    ? ([['keyspace', 0]] as const)
+    : ([
+        ['keyspace', 0],
+        ['keyspaceFilled', filler],
+      ] as const);
   for (const [key, fillerKeys] of keyspaceRuns) {
     const redis = await startRedis(ctx.work, `detection-run${ctx.run}-${key}-redis`, ['--notify-keyspace-events', 'Ex']);
     const client = new Redis(redis.url);
@@ -167,8 +205,15 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
       }
       const ports = [await freePort(), await freePort()];
       for (const [i, port] of ports.entries()) {
-        servers.push(await startScript(ctx.work, 'naive-server.js', `detection-run${ctx.run}-${key}-${i}`,
-          [String(port), redis.url, 'setex', String(t.HEARTBEAT_TIMEOUT_MS), 'ks'], port));
+        servers.push(
+          await startScript(
+            ctx.work,
+            'naive-server.js',
+            `detection-run${ctx.run}-${key}-${i}`,
+            [String(port), redis.url, 'setex', String(t.HEARTBEAT_TIMEOUT_MS), 'ks'],
+            port,
+          ),
+        );
       }
       await probe.call({ cmd: 'keyspace', url: redis.url, keyPrefix: 'ks:hb:' });
       await fleet.heartbeat('A', t.HEARTBEAT_INTERVAL_MS);
@@ -182,7 +227,19 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
       const onB = await fleet.ids('B', dying);
       const killedAt = monoMs();
       (servers[1] as BenchProcess).kill();
-      record(metrics, samples, `${key}.c`, await awaitOffline(ctx, probe, `${key} (c) server B SIGKILLed`, onB.map((id) => [id, killedAt]), keyspaceWaitMs), onB.length);
+      record(
+        metrics,
+        samples,
+        `${key}.c`,
+        await awaitOffline(
+          ctx,
+          probe,
+          `${key} (c) server B SIGKILLed`,
+          onB.map((id) => [id, killedAt]),
+          keyspaceWaitMs,
+        ),
+        onB.length,
+      );
     } finally {
       await probe.stop();
       await fleet.close('A').catch(() => {});
@@ -208,9 +265,21 @@ export async function runDetection(ctx: RunContext): Promise<ScenarioRun> {
         await sleep(settleMs);
         await probe.call({ cmd: 'collect', clear: true });
         const silent = await fleet.kill('A', dying, 'silent');
-        record(metrics, samples, 'mosquitto.a', await awaitOffline(ctx, probe, `mosquitto (a) ${dying} go silent`, silent, MQTT_KEEPALIVE_S * 1_500 + (quick ? 7_000 : 10_000)), dying);
+        record(
+          metrics,
+          samples,
+          'mosquitto.a',
+          await awaitOffline(ctx, probe, `mosquitto (a) ${dying} go silent`, silent, MQTT_KEEPALIVE_S * 1_500 + (quick ? 7_000 : 10_000)),
+          dying,
+        );
         const closed = await fleet.kill('A', dying, 'close');
-        record(metrics, samples, 'mosquitto.b', await awaitOffline(ctx, probe, `mosquitto (b) ${dying} close their sockets`, closed, 5_000), dying);
+        record(
+          metrics,
+          samples,
+          'mosquitto.b',
+          await awaitOffline(ctx, probe, `mosquitto (b) ${dying} close their sockets`, closed, 5_000),
+          dying,
+        );
       } finally {
         await probe.stop();
         await fleet.close('A').catch(() => {});

@@ -7,7 +7,14 @@ import { median } from './stats.js';
 
 /** Opens connections with a progress bar fed by the workers' live counts. */
 export async function openWithProgress(
-  ctx: RunContext, fleet: Fleet, label: string, group: string, target: Target, prefix: string, count: number, from = 0,
+  ctx: RunContext,
+  fleet: Fleet,
+  label: string,
+  group: string,
+  target: Target,
+  prefix: string,
+  count: number,
+  from = 0,
 ): Promise<FleetOpenResult> {
   const before = (await fleet.stats()).live;
   return ctx.progress.bar(label, count, async (update) => {
@@ -40,7 +47,11 @@ export async function steadyRssKiB(pid: number, readings = 5, everyMs = 300): Pr
  * RSS sampled every `everyMs` over `windowMs`: its mean is the figure (a V8 process's RSS rises
  * between major GCs and drops at them, so one moment is luck), min and max show the swing.
  */
-export async function rssOverWindowKiB(pid: number, windowMs: number, everyMs = 1_000): Promise<{ mean: number; min: number; max: number }> {
+export async function rssOverWindowKiB(
+  pid: number,
+  windowMs: number,
+  everyMs = 1_000,
+): Promise<{ mean: number; min: number; max: number }> {
   const values: number[] = [];
   const end = monoMs() + windowMs;
   for (;;) {
@@ -53,5 +64,9 @@ export async function rssOverWindowKiB(pid: number, windowMs: number, everyMs = 
 
 export const lineTarget = (port: number): Target => ({ host: '127.0.0.1', port, protocol: 'line' });
 export const mqttTarget = (port: number, keepaliveSeconds: number): Target => ({
-  host: '127.0.0.1', port, protocol: 'mqtt', keepaliveSeconds, will: true,
+  host: '127.0.0.1',
+  port,
+  protocol: 'mqtt',
+  keepaliveSeconds,
+  will: true,
 });

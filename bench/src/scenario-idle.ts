@@ -40,7 +40,9 @@ export async function runIdle(ctx: RunContext): Promise<ScenarioRun> {
       const stack = await OurStack.start(ctx);
       const edge = await stack.addEdge();
       return {
-        name: 'ours', pid: edge.proc.pid, target: lineTarget(edge.port),
+        name: 'ours',
+        pid: edge.proc.pid,
+        target: lineTarget(edge.port),
         redisBytes: () => usedMemory(stack.client),
         heapBytes: () => scrapeMetric(edge.httpPort, 'nodejs_heap_size_used_bytes'),
         waitRegistered: (count) => stack.waitSessions(count),
@@ -60,7 +62,9 @@ export async function runIdle(ctx: RunContext): Promise<ScenarioRun> {
         return null;
       }
       return {
-        name: 'mosquitto', pid: mosquitto.proc.pid, target: mqttTarget(mosquitto.port, MQTT_KEEPALIVE_S),
+        name: 'mosquitto',
+        pid: mosquitto.proc.pid,
+        target: mqttTarget(mosquitto.port, MQTT_KEEPALIVE_S),
         stop: async () => void (await mosquitto.proc.stop('SIGKILL')),
       };
     },
@@ -78,12 +82,22 @@ export async function runIdle(ctx: RunContext): Promise<ScenarioRun> {
       metrics[`${system.name}.baselineMiB`] = baseKiB / 1024;
       let have = 0;
       for (const size of sizes) {
-        const opened = await openWithProgress(ctx, fleet, `${system.name}: connect ${have}→${size}`, 'idle', system.target, 'idle-', size - have, have);
+        const opened = await openWithProgress(
+          ctx,
+          fleet,
+          `${system.name}: connect ${have}→${size}`,
+          'idle',
+          system.target,
+          'idle-',
+          size - have,
+          have,
+        );
         metrics[`${system.name}.connectRate.${size}`] = opened.ratePerSecond;
         metrics[`${system.name}.failed.${size}`] = opened.failed;
         have = size;
         await fleet.heartbeat('idle', HEARTBEAT_MS);
-        if (system.waitRegistered !== undefined && !(await system.waitRegistered(size))) notes.push(`${system.name}: not all ${size} sessions reached Redis`);
+        if (system.waitRegistered !== undefined && !(await system.waitRegistered(size)))
+          notes.push(`${system.name}: not all ${size} sessions reached Redis`);
         await ctx.progress.wait(`${system.name}: ${size} idle, heartbeating`, settleMs);
         const rssWindow = rssOverWindowKiB(system.pid, windowMs);
         await ctx.progress.wait(`${system.name}: ${size} idle, RSS over ${windowMs / 1000} s`, windowMs);
@@ -94,10 +108,14 @@ export async function runIdle(ctx: RunContext): Promise<ScenarioRun> {
         metrics[`${system.name}.rssPerConnKiB.${size}`] = (rss - baseKiB) / live;
         metrics[`${system.name}.rssPerConnKiBMin.${size}`] = (min - baseKiB) / live;
         metrics[`${system.name}.rssPerConnKiBMax.${size}`] = (max - baseKiB) / live;
-        if (system.redisBytes !== undefined) metrics[`${system.name}.redisBytesPerSession.${size}`] = ((await system.redisBytes()) - memBefore) / live;
+        if (system.redisBytes !== undefined)
+          metrics[`${system.name}.redisBytesPerSession.${size}`] = ((await system.redisBytes()) - memBefore) / live;
         // How much of the RSS is JS heap in use (objects of ours and of net.Socket), the rest native.
-        if (system.heapBytes !== undefined) metrics[`${system.name}.heapPerConnKiB.${size}`] = ((await system.heapBytes()) - heapBefore) / 1024 / live;
-        ctx.progress.log(`  ${system.name} @${size}: ${((rss - baseKiB) / live).toFixed(2)} KiB/conn above ${(baseKiB / 1024).toFixed(1)} MiB idle`);
+        if (system.heapBytes !== undefined)
+          metrics[`${system.name}.heapPerConnKiB.${size}`] = ((await system.heapBytes()) - heapBefore) / 1024 / live;
+        ctx.progress.log(
+          `  ${system.name} @${size}: ${((rss - baseKiB) / live).toFixed(2)} KiB/conn above ${(baseKiB / 1024).toFixed(1)} MiB idle`,
+        );
       }
     } finally {
       await fleet.close('idle').catch(() => {});

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KeySpace, PresenceStore, sessionMember, type WriteOp } from '@presence/presence-store';
+import { KeySpace, PresenceStore, type SessionRef, type WriteOp } from '@presence/presence-store';
 import { Redis } from 'ioredis';
 import { monoMs, sleep } from './clock.js';
 import { OurStack, SHARDS, type RunContext, type ScenarioRun } from './context.js';
@@ -9,7 +9,6 @@ import type { ProbeCommand, ProbeCount } from './probe-worker.js';
 import { redisNowMs, slowCalls } from './redis-stats.js';
 
 const SEED_CHUNK = 2_000;
-const REFRESH_CHUNK = 1_000;
 /** Deadline given to every seeded session at once (through the edges' own refresh script). */
 const EXPIRE_IN_MS = 2_000;
 
@@ -32,10 +31,12 @@ export async function runSweep(ctx: RunContext): Promise<ScenarioRun> {
     const api = await stack.startApi();
     await probe.call({ cmd: 'sse', url: `http://127.0.0.1:${api.httpPort}/v1/events?types=offline` });
     const store = new PresenceStore(storeClient, {
-      keys: new KeySpace(stack.prefix, SHARDS), eventsMaxLen: 100_000, lastSeenTtlMs: 30 * 24 * 3_600_000,
+      keys: new KeySpace(stack.prefix, SHARDS),
+      eventsMaxLen: 100_000,
+      lastSeenTtlMs: 30 * 24 * 3_600_000,
     });
 
-    const byShard = new Map<number, string[]>();
+    const seeded: SessionRef[] = [];
     await ctx.progress.bar(`seed ${n} sessions (add-session)`, n, async (update) => {
       for (let i = 0; i < n; i += SEED_CHUNK) {
         const ops: WriteOp[] = [];
@@ -43,10 +44,7 @@ export async function runSweep(ctx: RunContext): Promise<ScenarioRun> {
           const sessionId = randomBytes(10).toString('hex');
           const clientId = `sw-${j}`;
           ops.push({ kind: 'add', sessionId, clientId, node: 'bench-vanished-node', ttlMs: 600_000, stateJson: null });
-          const shard = store.keys.shardOf(clientId);
-          const members = byShard.get(shard) ?? [];
-          members.push(sessionMember(sessionId, clientId));
-          byShard.set(shard, members);
+          seeded.push({ sessionId, clientId });
         }
         const results = await store.execute(ops);
         const failed = results.filter((r) => !r.ok).length;
@@ -58,20 +56,24 @@ export async function runSweep(ctx: RunContext): Promise<ScenarioRun> {
     await sleep(1_000);
     await probe.call({ cmd: 'collect', clear: true });
 
-    // Every deadline at the same moment, through the refresh script (one call per 1000 members).
-    const refresh: WriteOp[] = [];
-    for (const [shard, members] of byShard) {
-      for (let i = 0; i < members.length; i += REFRESH_CHUNK) {
-        refresh.push({ kind: 'refresh', shard, members: members.slice(i, i + REFRESH_CHUNK), ttlMs: EXPIRE_IN_MS });
-      }
-    }
-    const refreshed = await store.execute(refresh);
-    const stamps = refreshed.map((r) => (r.ok && r.kind === 'refresh' ? r.now : Number.NaN)).filter(Number.isFinite);
+    // Every deadline at the same moment, through the refresh script (the store sends one call per 1000 sessions).
+    const [refreshed] = await store.execute([{ kind: 'refresh', sessions: seeded, ttlMs: EXPIRE_IN_MS }]);
+    if (refreshed?.ok !== true) throw new Error(`the refresh failed: ${String(refreshed?.ok === false ? refreshed.error : 'no result')}`);
+    // The earliest and latest deadline the refresh wrote, as Redis holds them.
+    const ends = await Promise.all(
+      store.keys.allShards().map(async (keys) => {
+        const [first, last] = await Promise.all([
+          storeClient.zrange(keys.deadlines, '0', '0', 'WITHSCORES'),
+          storeClient.zrange(keys.deadlines, '-1', '-1', 'WITHSCORES'),
+        ]);
+        return [Number(first[1] ?? Infinity), Number(last[1] ?? -Infinity)];
+      }),
+    );
     const m0 = monoMs();
     const redisNow = await redisNowMs(stack.client);
     const offset = redisNow - (m0 + monoMs()) / 2;
-    const firstDeadline = Math.min(...stamps) + EXPIRE_IN_MS - offset;
-    const lastDeadline = Math.max(...stamps) + EXPIRE_IN_MS - offset;
+    const firstDeadline = Math.min(...ends.map(([first]) => first as number)) - offset;
+    const lastDeadline = Math.max(...ends.map(([, last]) => last as number)) - offset;
     metrics.deadlineSpreadMs = lastDeadline - firstDeadline;
     await stack.client.config('SET', 'slowlog-log-slower-than', '1000');
     await stack.client.config('SET', 'slowlog-max-len', '4096');
@@ -118,8 +120,11 @@ export async function runSweep(ctx: RunContext): Promise<ScenarioRun> {
     const sweepCalls = slow.filter((c) => c.command.includes('(6 keys)'));
     metrics.longestSweepCallMs = sweepCalls.length === 0 ? 0 : (sweepCalls[0] as { durationUs: number }).durationUs / 1000;
     if (slow[0] !== undefined) notes.push(`longest call: ${slow[0].command}, ${(slow[0].durationUs / 1000).toFixed(2)} ms`);
-    if (arrivals.length < n) notes.push(`only ${arrivals.length}/${n} offline events reached the SSE subscriber (${metrics.sseReconnects} resumes)`);
-    ctx.progress.log(`  ${arrivals.length}/${n} offline events at the SSE subscriber (${metrics.sseReconnects} resumes); all written ${metrics.allRemovedMs.toFixed(0)} ms after the deadline, all at the subscriber ${Number.isNaN(metrics.allOutMs) ? '– (some were trimmed before it resumed)' : `${metrics.allOutMs.toFixed(0)} ms`}; longest call ${metrics.longestCallMs.toFixed(2)} ms (${slow[0]?.command ?? '-'}); ${metrics.callsOver10Ms} calls over 10 ms`);
+    if (arrivals.length < n)
+      notes.push(`only ${arrivals.length}/${n} offline events reached the SSE subscriber (${metrics.sseReconnects} resumes)`);
+    ctx.progress.log(
+      `  ${arrivals.length}/${n} offline events at the SSE subscriber (${metrics.sseReconnects} resumes); all written ${metrics.allRemovedMs.toFixed(0)} ms after the deadline, all at the subscriber ${Number.isNaN(metrics.allOutMs) ? '– (some were trimmed before it resumed)' : `${metrics.allOutMs.toFixed(0)} ms`}; longest call ${metrics.longestCallMs.toFixed(2)} ms (${slow[0]?.command ?? '-'}); ${metrics.callsOver10Ms} calls over 10 ms`,
+    );
   } finally {
     await probe.stop();
     storeClient.disconnect();

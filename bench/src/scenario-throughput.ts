@@ -19,8 +19,17 @@ interface FloodFigures {
 }
 
 async function floodMeasured(
-  ctx: RunContext, label: string, fleet: Fleet, group: string, durationMs: number, batch: number, depth: number, rate: number,
-  serverPid: number, redisPid: number, redis: Redis,
+  ctx: RunContext,
+  label: string,
+  fleet: Fleet,
+  group: string,
+  durationMs: number,
+  batch: number,
+  depth: number,
+  rate: number,
+  serverPid: number,
+  redisPid: number,
+  redis: Redis,
 ): Promise<FloodFigures> {
   const server = new CpuMeter(serverPid);
   const redisCpu = new CpuMeter(redisPid);
@@ -38,10 +47,14 @@ async function floodMeasured(
     p50: result.histogram.percentile(50),
     p99: result.histogram.percentile(99),
     max: result.histogram.maxMs,
-    serverCores, redisCores, generatorCores,
+    serverCores,
+    redisCores,
+    generatorCores,
     commandsPerHeartbeat: delta.all / Math.max(1, result.answered),
   };
-  ctx.progress.log(`  ${label}: ${Math.round(figures.rate)}/s, server ${(serverCores * 100).toFixed(0)}% CPU, Redis ${(redisCores * 100).toFixed(0)}%, generators ${(generatorCores * 100).toFixed(0)}%, PONG p50 ${figures.p50.toFixed(2)} ms p99 ${figures.p99.toFixed(2)} ms`);
+  ctx.progress.log(
+    `  ${label}: ${Math.round(figures.rate)}/s, server ${(serverCores * 100).toFixed(0)}% CPU, Redis ${(redisCores * 100).toFixed(0)}%, generators ${(generatorCores * 100).toFixed(0)}%, PONG p50 ${figures.p50.toFixed(2)} ms p99 ${figures.p99.toFixed(2)} ms`,
+  );
   await sleep(500);
   return figures;
 }
@@ -82,7 +95,11 @@ export async function runThroughput(ctx: RunContext): Promise<ScenarioRun> {
       await openWithProgress(ctx, fleet, `ours: connect ${lockConns}`, 'l', lineTarget(edge.port), 'tl-', lockConns);
       const args = [edge.proc.pid, stack.redis.pid, stack.client] as const;
       record(metrics, 'ours.pipelined', await floodMeasured(ctx, 'ours pipelined, closed loop', fleet, 'p', durationMs, 32, 2, 0, ...args));
-      record(metrics, 'ours.paced', await floodMeasured(ctx, `ours paced at ${targetRate}/s`, fleet, 'p', durationMs, 1, 1, targetRate, ...args));
+      record(
+        metrics,
+        'ours.paced',
+        await floodMeasured(ctx, `ours paced at ${targetRate}/s`, fleet, 'p', durationMs, 1, 1, targetRate, ...args),
+      );
       record(metrics, 'ours.lockstep', await floodMeasured(ctx, 'ours lock-step, closed loop', fleet, 'l', durationMs, 1, 1, 0, ...args));
     } finally {
       await fleet.close('p').catch(() => {});
@@ -96,16 +113,31 @@ export async function runThroughput(ctx: RunContext): Promise<ScenarioRun> {
     const redis = await startRedis(ctx.work, `throughput-run${ctx.run}-${design}-redis`);
     const client = new Redis(redis.url);
     const port = await freePort();
-    const server = design === 'naive'
-      ? await startScript(ctx.work, 'naive-server.js', `throughput-run${ctx.run}-naive`, [String(port), redis.url, 'zadd', '30000', 'naive'], port)
-      : await startScript(ctx.work, 'plain-server.js', `throughput-run${ctx.run}-plain`, [String(port)], port);
+    const server =
+      design === 'naive'
+        ? await startScript(
+            ctx.work,
+            'naive-server.js',
+            `throughput-run${ctx.run}-naive`,
+            [String(port), redis.url, 'zadd', '30000', 'naive'],
+            port,
+          )
+        : await startScript(ctx.work, 'plain-server.js', `throughput-run${ctx.run}-plain`, [String(port)], port);
     const fleet = Fleet.start(2);
     try {
       await openWithProgress(ctx, fleet, `${design}: connect ${pipeConns}`, 'p', lineTarget(port), 'tp-', pipeConns);
       await openWithProgress(ctx, fleet, `${design}: connect ${lockConns}`, 'l', lineTarget(port), 'tl-', lockConns);
       const args = [server.pid, redis.pid, client] as const;
-      record(metrics, `${design}.pipelined`, await floodMeasured(ctx, `${design} pipelined, closed loop`, fleet, 'p', durationMs, 32, 2, 0, ...args));
-      record(metrics, `${design}.lockstep`, await floodMeasured(ctx, `${design} lock-step, closed loop`, fleet, 'l', durationMs, 1, 1, 0, ...args));
+      record(
+        metrics,
+        `${design}.pipelined`,
+        await floodMeasured(ctx, `${design} pipelined, closed loop`, fleet, 'p', durationMs, 32, 2, 0, ...args),
+      );
+      record(
+        metrics,
+        `${design}.lockstep`,
+        await floodMeasured(ctx, `${design} lock-step, closed loop`, fleet, 'l', durationMs, 1, 1, 0, ...args),
+      );
     } finally {
       await fleet.close('p').catch(() => {});
       await fleet.close('l').catch(() => {});

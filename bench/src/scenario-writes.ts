@@ -18,7 +18,15 @@ interface Window {
 }
 
 /** Counts Redis commands and CPU over a window of steady heartbeating. */
-async function measure(ctx: RunContext, label: string, fleet: Fleet, redis: Redis, redisPid: number, serverPid: number, ms: number): Promise<Window> {
+async function measure(
+  ctx: RunContext,
+  label: string,
+  fleet: Fleet,
+  redis: Redis,
+  redisPid: number,
+  serverPid: number,
+  ms: number,
+): Promise<Window> {
   const before = await commandStats(redis);
   const sentBefore = (await fleet.stats()).heartbeatsSent;
   const redisCpu = new CpuMeter(redisPid);
@@ -84,7 +92,13 @@ export async function runWrites(ctx: RunContext): Promise<ScenarioRun> {
     const redis = await startRedis(ctx.work, `writes-run${ctx.run}-naive-redis`);
     const client = new Redis(redis.url);
     const port = await freePort();
-    const server = await startScript(ctx.work, 'naive-server.js', `writes-run${ctx.run}-naive`, [String(port), redis.url, 'zadd', '3000', 'naive'], port);
+    const server = await startScript(
+      ctx.work,
+      'naive-server.js',
+      `writes-run${ctx.run}-naive`,
+      [String(port), redis.url, 'zadd', '3000', 'naive'],
+      port,
+    );
     const fleet = Fleet.start(Fleet.sizeFor(n, 2));
     try {
       await fleet.heartbeat('w', HEARTBEAT_MS);
@@ -102,4 +116,3 @@ export async function runWrites(ctx: RunContext): Promise<ScenarioRun> {
   }
   return { metrics, notes };
 }
-

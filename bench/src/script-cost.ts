@@ -4,12 +4,12 @@
  * shard with `sweepShard(shard, batch)` and reads the script's Redis time from INFO commandstats.
  * Usage: node bench/dist/script-cost.js [sessions=20000] [batch=200]
  */
-import { randomBytes } from 'node:crypto';
-import { KeySpace, PresenceStore, sessionMember, type WriteOp } from '@presence/presence-store';
+import { KeySpace, PresenceStore } from '@presence/presence-store';
 import { Redis } from 'ioredis';
 import { monoMs, sleep } from './clock.js';
 import { startRedis, Workdir, ROOT } from './processes.js';
 import { commandStats } from './redis-stats.js';
+import { seedSessions } from './seed-sessions.js';
 
 const sessions = Number(process.argv[2] ?? 20_000);
 const batch = Number(process.argv[3] ?? 200);
@@ -19,21 +19,8 @@ const redis = await startRedis(work, `redis-${process.pid}`);
 const client = new Redis(redis.url);
 try {
   const store = new PresenceStore(client, { keys: new KeySpace('cost', shards), eventsMaxLen: 100_000, lastSeenTtlMs: 86_400_000 });
-  const byShard = new Map<number, string[]>();
-  for (let i = 0; i < sessions; i += 2_000) {
-    const ops: WriteOp[] = [];
-    for (let j = i; j < Math.min(sessions, i + 2_000); j += 1) {
-      const sessionId = randomBytes(10).toString('hex');
-      const clientId = `client-${j}`;
-      ops.push({ kind: 'add', sessionId, clientId, node: 'gone', ttlMs: 600_000, stateJson: j % 4 === 0 ? '{"s":1}' : null });
-      const shard = store.keys.shardOf(clientId);
-      byShard.set(shard, [...(byShard.get(shard) ?? []), sessionMember(sessionId, clientId)]);
-    }
-    await store.execute(ops);
-  }
-  const refresh: WriteOp[] = [];
-  for (const [shard, members] of byShard) for (let i = 0; i < members.length; i += 1_000) refresh.push({ kind: 'refresh', shard, members: members.slice(i, i + 1_000), ttlMs: 1 });
-  await store.execute(refresh);
+  const seeded = await seedSessions(store, sessions, { prefix: 'client-', node: 'gone', state: (j) => (j % 4 === 0 ? '{"s":1}' : null) });
+  await store.execute([{ kind: 'refresh', sessions: seeded, ttlMs: 1 }]);
   await sleep(20);
   // A subscriber on the channel, as the API has: PUBLISH costs more with one.
   const subscriber = new Redis(redis.url);
@@ -56,14 +43,23 @@ try {
   const wall = monoMs() - started;
   const after = await commandStats(client);
   const usec = (after.usec.evalsha ?? 0) - (before.usec.evalsha ?? 0);
-  const inner = Object.entries(after.calls).reduce((s, [k, v]) => (k === 'evalsha' || k === 'info' ? s : s + v - (before.calls[k] ?? 0)), 0);
-  console.log(JSON.stringify({
-    sessions, batch, removed, calls, wallMs: Math.round(wall),
-    redisUsPerSession: +(usec / removed).toFixed(2),
-    redisMsPerCall: +(usec / calls / 1000).toFixed(2),
-    longestCallRoundTripMs: +longest.toFixed(2),
-    commandsPerSession: +(inner / removed).toFixed(2),
-  }));
+  const inner = Object.entries(after.calls).reduce(
+    (s, [k, v]) => (k === 'evalsha' || k === 'info' ? s : s + v - (before.calls[k] ?? 0)),
+    0,
+  );
+  console.log(
+    JSON.stringify({
+      sessions,
+      batch,
+      removed,
+      calls,
+      wallMs: Math.round(wall),
+      redisUsPerSession: +(usec / removed).toFixed(2),
+      redisMsPerCall: +(usec / calls / 1000).toFixed(2),
+      longestCallRoundTripMs: +longest.toFixed(2),
+      commandsPerSession: +(inner / removed).toFixed(2),
+    }),
+  );
   subscriber.disconnect();
 } finally {
   client.disconnect();

@@ -26,7 +26,9 @@ const tokensSent = new Set<string>();
 beforeAll(async () => {
   keys = await createJwtKeys();
   stack = await Stack.start({
-    redisUrl: testRedisUrl(), edges: 0, sweepers: 0,
+    redisUrl: testRedisUrl(),
+    edges: 0,
+    sweepers: 0,
     env: { API_TOKENS: API_TOKENS.join(','), METRICS_TOKENS: METRICS_TOKEN },
   });
   [hs, rs, es, jwks] = await Promise.all([
@@ -41,7 +43,6 @@ afterAll(async () => {
   await stack?.stop();
   if (keys !== undefined) rmSync(keys.dir, { recursive: true, force: true });
 });
-
 
 /** Sends `HELLO <clientId> [<token>]` and returns the first line the edge answers. */
 async function hello(edge: EdgeProcess, clientId: string, token: string | null): Promise<{ client: WireClient; line: string }> {
@@ -96,11 +97,14 @@ describe('AUTH_MODE=jwt with JWT_SECRET (HS256)', () => {
     ['unsigned (alg: none)', async () => unsignedToken('jwt-forger')],
     ['without exp', () => hs256('jwt-forger', { exp: null })],
     ['with its signature cut off', async () => (await hs256('jwt-forger')).replace(/\.[^.]+$/, '.')],
-    ['with a payload swapped for another sub', async () => {
-      const [header, , signature] = (await hs256('someone-else')).split('.');
-      const payload = Buffer.from(JSON.stringify({ sub: 'jwt-forger', exp: nowSec() + 3_600 })).toString('base64url');
-      return `${header}.${payload}.${signature}`;
-    }],
+    [
+      'with a payload swapped for another sub',
+      async () => {
+        const [header, , signature] = (await hs256('someone-else')).split('.');
+        const payload = Buffer.from(JSON.stringify({ sub: 'jwt-forger', exp: nowSec() + 3_600 })).toString('base64url');
+        return `${header}.${payload}.${signature}`;
+      },
+    ],
     ['that is not a JWT at all', async () => 'not-a-jwt'],
   ])('a token %s gets ERR unauthorized', async (_what, token) => {
     await refused(hs, 'jwt-forger', await token());
@@ -169,14 +173,30 @@ describe('AUTH_MODE=jwt with JWT_PUBLIC_KEY_FILE', () => {
 
 describe('AUTH_MODE=jwt with JWT_JWKS_FILE', () => {
   it('tokens are checked with the key their kid names: RS256 and ES256 keys of the set both work', async () => {
-    await accepted(jwks, 'jwks-rsa', await mintToken({ alg: 'RS256', key: keys.jwksRsa.privateKey, kid: keys.jwksRsa.kid, sub: 'jwks-rsa' }));
+    await accepted(
+      jwks,
+      'jwks-rsa',
+      await mintToken({ alg: 'RS256', key: keys.jwksRsa.privateKey, kid: keys.jwksRsa.kid, sub: 'jwks-rsa' }),
+    );
     await accepted(jwks, 'jwks-ec', await mintToken({ alg: 'ES256', key: keys.jwksEc.privateKey, kid: keys.jwksEc.kid, sub: 'jwks-ec' }));
   });
 
   it('an unknown kid, a kid naming another key than the signer, or a kid of the wrong algorithm gets ERR unauthorized', async () => {
-    await refused(jwks, 'jwks-forger', await mintToken({ alg: 'RS256', key: keys.jwksRsa.privateKey, kid: 'retired-key', sub: 'jwks-forger' }));
-    await refused(jwks, 'jwks-forger', await mintToken({ alg: 'RS256', key: keys.rsa.privateKey, kid: keys.jwksRsa.kid, sub: 'jwks-forger' }));
-    await refused(jwks, 'jwks-forger', await mintToken({ alg: 'ES256', key: keys.jwksEc.privateKey, kid: keys.jwksRsa.kid, sub: 'jwks-forger' }));
+    await refused(
+      jwks,
+      'jwks-forger',
+      await mintToken({ alg: 'RS256', key: keys.jwksRsa.privateKey, kid: 'retired-key', sub: 'jwks-forger' }),
+    );
+    await refused(
+      jwks,
+      'jwks-forger',
+      await mintToken({ alg: 'RS256', key: keys.rsa.privateKey, kid: keys.jwksRsa.kid, sub: 'jwks-forger' }),
+    );
+    await refused(
+      jwks,
+      'jwks-forger',
+      await mintToken({ alg: 'ES256', key: keys.jwksEc.privateKey, kid: keys.jwksRsa.kid, sub: 'jwks-forger' }),
+    );
   });
 });
 
@@ -201,7 +221,9 @@ describe('tokens and logs', () => {
 describe('bad auth configuration', () => {
   const runEdge = (env: Record<string, string>) =>
     spawnSync(process.execPath, [`${ROOT}services/edge/dist/main.js`], {
-      env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 20_000,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
     });
   const noKey = 'config: AUTH_MODE jwt needs exactly one of JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_JWKS_FILE (got "jwt")\n';
 
@@ -259,7 +281,9 @@ describe('API bearer tokens (API_TOKENS, METRICS_TOKENS)', () => {
       await unauthorized(await get(path), 'presence');
     }
     const post = await fetchFresh(`${stack.apiUrl}/v1/presence/query`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"clientIds":["alice"]}',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"clientIds":["alice"]}',
     });
     await unauthorized(post, 'presence');
   });

@@ -36,7 +36,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-
 async function metricsOf(edge: EdgeProcess): Promise<string> {
   const res = await fetchFresh(`http://127.0.0.1:${edge.env.EDGE_METRICS_PORT}/metrics`);
   expect(res.status).toBe(200);
@@ -86,10 +85,12 @@ describe('slowloris: connections that never finish a frame are closed on time', 
 
   it(`a connection that sends nothing gets ERR hello_timeout after HELLO_TIMEOUT_MS (${helloTimeoutMs} ms) and is closed`, async () => {
     // Timed from before connecting, so the edge's clock (from accepting) can only start later.
-    const clients = await Promise.all(Array.from({ length: 20 }, async () => {
-      const at = Date.now();
-      return { client: await WireClient.connect(plain.port), at };
-    }));
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const at = Date.now();
+        return { client: await WireClient.connect(plain.port), at };
+      }),
+    );
     const results = await Promise.all(clients.map(({ client, at }) => closedBy(client, at, helloTimeoutMs + 5_000)));
     for (const r of results) expect(r.line).toMatch(/^ERR hello_timeout /);
     const times = results.map((r) => r.lineAfterMs);
@@ -104,12 +105,14 @@ describe('slowloris: connections that never finish a frame are closed on time', 
   });
 
   it('a connection trickling "HELLO" one byte every 200 ms, never ending the line, is closed at the hello timeout too', async () => {
-    const clients = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
-      const at = Date.now();
-      const client = await WireClient.connect(plain.port);
-      trickle(client, `HELLO slow-hello-${i}-and-it-goes-on-and-on`);
-      return { client, at };
-    }));
+    const clients = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const at = Date.now();
+        const client = await WireClient.connect(plain.port);
+        trickle(client, `HELLO slow-hello-${i}-and-it-goes-on-and-on`);
+        return { client, at };
+      }),
+    );
     const results = await Promise.all(clients.map(({ client, at }) => closedBy(client, at, helloTimeoutMs + 5_000)));
     for (const r of results) expect(r.line).toMatch(/^ERR hello_timeout /);
     const times = results.map((r) => r.lineAfterMs);
@@ -121,12 +124,14 @@ describe('slowloris: connections that never finish a frame are closed on time', 
 
   it(`after WELCOME, partial frames are not liveness: one byte every 200 ms gets BYE timeout after HEARTBEAT_TIMEOUT_MS (${heartbeatTimeoutMs} ms), while empty lines keep a session`, async () => {
     // Timed from before HELLO: the edge starts the heartbeat clock when the HELLO arrives.
-    const sessions = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
-      const at = Date.now();
-      const { client } = await WireClient.session(plain.port, `slow-frame-${i}`, 0);
-      trickle(client, 'PING {"status":"typing very slowly"}');
-      return { client, at };
-    }));
+    const sessions = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const at = Date.now();
+        const { client } = await WireClient.session(plain.port, `slow-frame-${i}`, 0);
+        trickle(client, 'PING {"status":"typing very slowly"}');
+        return { client, at };
+      }),
+    );
     // The control: an empty line is a frame, so it renews the session (docs/protocol.md, Liveness).
     const { client: steady } = await WireClient.session(plain.port, 'slow-but-framed', 0);
     const steadyTimer = setInterval(() => steady.write('\n'), trickleMs);
@@ -222,15 +227,26 @@ describe('backpressure: a client that sends but never reads', () => {
 
     // Both flooders' sessions ended as `closed` (the edge dropped them), nobody else's.
     await waitFor(async () => sample(await metricsOf(fast), 'presence_edge_sessions_ended_total', 'reason="closed"') === closedBefore + 2, {
-      timeoutMs: 5_000, what: 'two sessions ended as closed',
+      timeoutMs: 5_000,
+      what: 'two sessions ended as closed',
     });
     const after = await metricsOf(fast);
     expect(sample(after, 'presence_edge_sessions_ended_total', 'reason="leave"')).toBe(1);
     // Logged in order: once the flooder's session end is in the file, so is everything before it.
-    await waitFor(() => fast.log().split('\n').some((line) => line.includes('"greedy-writer-2"') && line.includes('"reason":"closed"')), {
-      what: 'the log to be written',
-    });
-    const warnings = fast.log().split('\n').filter((line) => line.includes('client is not reading')).length;
+    await waitFor(
+      () =>
+        fast
+          .log()
+          .split('\n')
+          .some((line) => line.includes('"greedy-writer-2"') && line.includes('"reason":"closed"')),
+      {
+        what: 'the log to be written',
+      },
+    );
+    const warnings = fast
+      .log()
+      .split('\n')
+      .filter((line) => line.includes('client is not reading')).length;
     const worst = Math.max(...latencies);
     recordFigure({
       id: 'backpressure',
@@ -239,7 +255,9 @@ describe('backpressure: a client that sends but never reads', () => {
       measured: {
         'sent before being dropped (MiB, 1st / 2nd)': `${(first.sentBytes / MiB).toFixed(1)} / ${(second.sentBytes / MiB).toFixed(1)}`,
         'dropped after (ms, 1st / 2nd)': `${first.droppedAfterMs} / ${second.droppedAfterMs}`,
-        'edge RSS before / after 1st / after 2nd (MiB)': [rssBefore, rssAfterFirst, rssAfterSecond].map((b) => (b / MiB).toFixed(1)).join(' / '),
+        'edge RSS before / after 1st / after 2nd (MiB)': [rssBefore, rssAfterFirst, rssAfterSecond]
+          .map((b) => (b / MiB).toFixed(1))
+          .join(' / '),
         'good client PINGs answered': `${latencies.length}/${sentAt.length}`,
         'good client worst PONG latency (ms)': worst,
         '"client is not reading" log lines (2 drops)': warnings,

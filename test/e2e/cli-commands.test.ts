@@ -25,11 +25,14 @@ beforeAll(async () => {
     sessions.push(client);
   }
   sessions[0]?.send('PING {"status":"away"}');
-  await waitFor(async () => {
-    const res = await fetch(`${stack.apiUrl}/v1/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
-    const stats = (await res.json()) as { onlineClients: number; nodes: { sessions: number }[] };
-    return stats.onlineClients === 3 && stats.nodes[0]?.sessions === 3;
-  }, { what: 'three clients online' });
+  await waitFor(
+    async () => {
+      const res = await fetch(`${stack.apiUrl}/v1/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const stats = (await res.json()) as { onlineClients: number; nodes: { sessions: number }[] };
+      return stats.onlineClients === 3 && stats.nodes[0]?.sessions === 3;
+    },
+    { what: 'three clients online' },
+  );
   // A client that was online once, then left.
   const { client } = await WireClient.session(port, 'cli-gone');
   await client.bye();
@@ -56,7 +59,10 @@ describe('presence status', () => {
     const result = await runPresence(['status', 'cli-ann', 'cli-nobody', '--json', '--api', stack.apiUrl, '--token', TOKEN]);
     expect(result.code).toBe(0);
     const parsed = JSON.parse(result.stdout) as { clientId: string; online: boolean; sessions: { meta: unknown }[] }[];
-    expect(parsed.map((p) => [p.clientId, p.online])).toEqual([['cli-ann', true], ['cli-nobody', false]]);
+    expect(parsed.map((p) => [p.clientId, p.online])).toEqual([
+      ['cli-ann', true],
+      ['cli-nobody', false],
+    ]);
     expect(parsed[0]?.sessions[0]?.meta).toEqual({ status: 'away' });
   });
 });
@@ -70,7 +76,10 @@ describe('presence list and stats', () => {
     const all = await runPresence(['list', '--all', '--limit', '2'], env);
     expect(all.stdout.trimEnd().split('\n').sort()).toEqual(['cli-ann', 'cli-bea', 'cli-cid']);
     const json = JSON.parse((await runPresence(['list', '--json'], env)).stdout) as { clients: string[]; nextCursor: string | null };
-    expect({ clients: json.clients.sort(), nextCursor: json.nextCursor }).toEqual({ clients: ['cli-ann', 'cli-bea', 'cli-cid'], nextCursor: null });
+    expect({ clients: json.clients.sort(), nextCursor: json.nextCursor }).toEqual({
+      clients: ['cli-ann', 'cli-bea', 'cli-cid'],
+      nextCursor: null,
+    });
   });
 
   it('prints totals and the nodes, or JSON', async () => {
@@ -91,7 +100,8 @@ describe('errors: one line on stderr, exit 1 when the command fails, 2 for bad u
     const api = `http://127.0.0.1:${await freePort()}`;
     const result = await runPresence(['stats', '--api', api]);
     expect(result).toEqual({
-      code: 1, stdout: '',
+      code: 1,
+      stdout: '',
       stderr: `presence: cannot reach the API at ${api} (ECONNREFUSED); is it running? (set --api or PRESENCE_API_URL)\n`,
     });
     const verbose = await runPresence(['stats', '--api', api, '--verbose']);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PresenceProcess, runPresence } from '../support/client-cli.js';
+import { PresenceProcess, runPresence, type PresenceProcessOptions } from '../support/client-cli.js';
 import { freePort } from '../support/free-port.js';
 import { Stack, type EdgeProcess } from '../support/stack.js';
 import { testRedisUrl } from '../support/test-store.js';
@@ -30,8 +30,8 @@ function edge(): EdgeProcess {
   return found;
 }
 
-function start(args: string[]): PresenceProcess {
-  const process = new PresenceProcess(args, env);
+function start(args: string[], options: PresenceProcessOptions = {}): PresenceProcess {
+  const process = new PresenceProcess(args, env, options);
   running.push(process);
   return process;
 }
@@ -72,7 +72,9 @@ describe('presence connect, status and watch together', () => {
     await connect.waitForLine(/^connected to /);
     connect.type('{"status":"typing"}');
     await connect.waitForLine(/^state: \{"status":"typing"\}$/);
-    await waitFor(async () => (await runPresence(['status', 'bob'], env)).stdout.includes('{"status":"typing"}'), { what: 'the typed state' });
+    await waitFor(async () => (await runPresence(['status', 'bob'], env)).stdout.includes('{"status":"typing"}'), {
+      what: 'the typed state',
+    });
     connect.type('not json');
     await waitFor(() => connect.stderr.includes('presence: a state line must be a JSON object'), { what: 'the complaint' });
     expect(await connect.stop('SIGINT')).toBe(0);
@@ -89,7 +91,8 @@ describe('presence connect, status and watch together', () => {
     expect(retry.delayMs).toBeLessThan(2_000);
     await stack.startEdge(edge());
     await waitFor(() => connect.lines().filter((l) => l.includes('"event":"connected"')).length === 2, {
-      timeoutMs: 35_000, what: 'a second connected line',
+      timeoutMs: 35_000,
+      what: 'a second connected line',
     });
     expect(await connect.stop('SIGINT')).toBe(0);
   });
@@ -120,5 +123,22 @@ describe('presence connect, status and watch together', () => {
     const result = await runPresence(['watch', '--api', api]);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`presence: cannot reach the API at ${api} (ECONNREFUSED); is it running? (set --api or PRESENCE_API_URL)\n`);
+  });
+});
+
+describe('Ctrl-C through npx', () => {
+  // A terminal's Ctrl-C reaches npm, the shell it runs the bin through and the bin: the exit status
+  // is npx's, as a user's shell sees it (the e2e support signals the whole process group).
+  it('watch and connect exit 0 on one Ctrl-C, and connect still leaves with BYE', async () => {
+    const watch = start(['watch'], { npx: true });
+    await waitFor(async () => (await subscribers()) === 1, { timeoutMs: 20_000, what: 'watch (through npx) to subscribe' });
+    const connect = start(['connect', 'frank', '--port', String(edge().port)], { npx: true });
+    await connect.waitForLine(/^connected to /, 20_000);
+    await watch.waitForLine(/ online +frank /);
+
+    expect(await connect.stop('SIGINT')).toBe(0);
+    expect(connect.lines().at(-1)).toBe('disconnected: leave (said BYE)');
+    await watch.waitForLine(/ offline +frank +leave /);
+    expect(await watch.stop('SIGINT')).toBe(0);
   });
 });

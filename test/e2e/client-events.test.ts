@@ -62,11 +62,18 @@ describe('the HTTP client', () => {
     sessions[0]?.client.send('PING {"mood":"fine"}');
     await waitFor(async () => (await http.query(ids)).every((r) => r.online), { what: 'all five online' });
 
-    const a = await waitFor(async () => {
-      const p = await http.get('http-a');
-      return p.sessions[0]?.meta !== null ? p : false;
-    }, { what: 'the state of http-a' });
-    expect(a).toMatchObject({ clientId: 'http-a', online: true, sessions: [{ sessionId: sessions[0]?.sessionId, meta: { mood: 'fine' } }] });
+    const a = await waitFor(
+      async () => {
+        const p = await http.get('http-a');
+        return (p.sessions[0]?.meta ?? null) !== null ? p : false;
+      },
+      { what: 'the state of http-a' },
+    );
+    expect(a).toMatchObject({
+      clientId: 'http-a',
+      online: true,
+      sessions: [{ sessionId: sessions[0]?.sessionId, meta: { mood: 'fine' } }],
+    });
     expect(await http.query(['http-nobody', 'http-c'])).toEqual([
       { clientId: 'http-nobody', online: false, lastSeenAt: null },
       { clientId: 'http-c', online: true, lastSeenAt: expect.any(Number) },
@@ -81,10 +88,13 @@ describe('the HTTP client', () => {
     expect(pages[0]).toEqual(first.clients);
 
     // Node session counts are refreshed every SESSION_REFRESH_MS: wait for them to catch up.
-    const stats = await waitFor(async () => {
-      const s = await http.stats();
-      return s.nodes[0]?.sessions === 5 ? s : false;
-    }, { what: 'stats with five sessions' });
+    const stats = await waitFor(
+      async () => {
+        const s = await http.stats();
+        return s.nodes[0]?.sessions === 5 ? s : false;
+      },
+      { what: 'stats with five sessions' },
+    );
     expect(stats).toMatchObject({ onlineClients: 5, sessions: 5, nodes: [{ node: 'edge-0', sessions: 5, alive: true }] });
     await Promise.all(sessions.map((s) => s.client.bye()));
   });
@@ -95,7 +105,11 @@ describe('the HTTP client', () => {
     const down = createHttpClient({ baseUrl: `http://127.0.0.1:${await freePort()}` });
     const error = await down.stats().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PresenceApiError);
-    expect(error).toMatchObject({ code: 'unreachable', status: null, message: expect.stringMatching(/cannot reach the API at .* \(ECONNREFUSED\)/) });
+    expect(error).toMatchObject({
+      code: 'unreachable',
+      status: null,
+      message: expect.stringMatching(/cannot reach the API at .* \(ECONNREFUSED\)/),
+    });
   });
 
   it('maps 401 to unauthorized, and sends the bearer token when it has one', async (ctx) => {
@@ -103,7 +117,8 @@ describe('the HTTP client', () => {
     if (probe.status !== 401) ctx.skip(); // This API build does not check API_TOKENS.
     await expect(createHttpClient({ baseUrl: strict.apiUrl }).stats()).rejects.toMatchObject({ code: 'unauthorized', status: 401 });
     await expect(createHttpClient({ baseUrl: strict.apiUrl, token: 'wrong-token-0123456789' }).stats()).rejects.toMatchObject({
-      code: 'unauthorized', message: expect.stringContaining('the token was refused'),
+      code: 'unauthorized',
+      message: expect.stringContaining('the token was refused'),
     });
     const withToken = createHttpClient({ baseUrl: strict.apiUrl, token: TOKEN });
     expect(await withToken.stats()).toMatchObject({ onlineClients: expect.any(Number) });

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPresenceClient, type DisconnectedInfo, type PresenceClient, type ReconnectingInfo } from '@presence/client';
-import { Stack } from '../support/stack.js';
-import { testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
+import { useStack } from '../support/use-stack.js';
 
 // Reconnects against real edge processes: an edge that crashes and comes back, an edge that drains
 // (BYE shutdown), and 100 clients of a drained edge arriving at another one spread out in time.
@@ -12,16 +11,11 @@ interface Presence {
   sessions: { sessionId: string; node: string; meta: Record<string, unknown> | null }[];
 }
 
-let stack: Stack;
+const stack = useStack({ edges: 1, sweepers: 1 });
 const clients: PresenceClient[] = [];
-
-beforeAll(async () => {
-  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 1, sweepers: 1 });
-});
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await stack?.stop();
 });
 
 function track(client: PresenceClient): PresenceClient {
@@ -41,7 +35,13 @@ describe('reconnecting', () => {
     const edge = await stack.addEdge();
     const reconnects: ReconnectingInfo[] = [];
     const client = track(
-      createPresenceClient({ endpoints: [at(edge.port)], clientId: 'sdk-restart', state: { level: 7 }, backoffBaseMs: 100, backoffCapMs: capMs }),
+      createPresenceClient({
+        endpoints: [at(edge.port)],
+        clientId: 'sdk-restart',
+        state: { level: 7 },
+        backoffBaseMs: 100,
+        backoffCapMs: capMs,
+      }),
     );
     client.on('reconnecting', (info) => reconnects.push(info));
     const first = await client.connect();
@@ -56,14 +56,19 @@ describe('reconnecting', () => {
     await stack.startEdge(edge);
     const acceptingAt = performance.now();
     const onlineAfterMs = (await back) - acceptingAt;
-    console.info(`[figure] online ${onlineAfterMs.toFixed(0)} ms after the restarted edge accepted connections (bound: cap ${capMs} ms + 300 ms)`);
+    console.info(
+      `[figure] online ${onlineAfterMs.toFixed(0)} ms after the restarted edge accepted connections (bound: cap ${capMs} ms + 300 ms)`,
+    );
     // The next attempt starts at most one ceiling (≤ cap) after the edge is back, plus a handshake.
     expect(onlineAfterMs).toBeLessThanOrEqual(capMs + 300);
 
-    const after = await waitFor(async () => {
-      const p = await presence('sdk-restart');
-      return p.sessions.some((s) => s.sessionId === client.sessionId && s.meta?.level === 7) ? p : false;
-    }, { what: 'the new session with the state re-sent' });
+    const after = await waitFor(
+      async () => {
+        const p = await presence('sdk-restart');
+        return p.sessions.some((s) => s.sessionId === client.sessionId && s.meta?.level === 7) ? p : false;
+      },
+      { what: 'the new session with the state re-sent' },
+    );
     expect(after.online).toBe(true);
     expect(client.sessionId).not.toBe(first.sessionId);
     await client.close();
@@ -78,7 +83,10 @@ describe('reconnecting', () => {
     const shutdownJitterMs = 1_000;
     const client = track(
       createPresenceClient({
-        endpoints: [at(draining.port), at(next.port)], clientId: 'sdk-drained', state: { seat: 12 }, shutdownJitterMs,
+        endpoints: [at(draining.port), at(next.port)],
+        clientId: 'sdk-drained',
+        state: { seat: 12 },
+        shutdownJitterMs,
       }),
     );
     client.on('disconnected', (info) => disconnects.push(info)).on('reconnecting', (info) => reconnects.push(info));
@@ -112,7 +120,9 @@ describe('reconnecting', () => {
     const fleet = Array.from({ length: count }, (_, i) =>
       track(
         createPresenceClient({
-          endpoints: [at(draining.port), at(next.port)], clientId: `sdk-fleet-${String(i).padStart(3, '0')}`, shutdownJitterMs,
+          endpoints: [at(draining.port), at(next.port)],
+          clientId: `sdk-fleet-${String(i).padStart(3, '0')}`,
+          shutdownJitterMs,
         }),
       ),
     );
@@ -141,10 +151,13 @@ describe('reconnecting', () => {
     expect(busiest).toBeLessThanOrEqual(count / 5);
     expect(pct(100)).toBeLessThan(shutdownJitterMs + 1_000);
 
-    await waitFor(async () => {
-      const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { nodes: { node: string; sessions: number }[] };
-      return stats.nodes.find((n) => n.node === next.name)?.sessions === count;
-    }, { what: `${count} sessions on ${next.name}` });
+    await waitFor(
+      async () => {
+        const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { nodes: { node: string; sessions: number }[] };
+        return stats.nodes.find((n) => n.node === next.name)?.sessions === count;
+      },
+      { what: `${count} sessions on ${next.name}` },
+    );
     await Promise.all(fleet.map((c) => c.close()));
   });
 });

@@ -5,11 +5,11 @@ import {
   createStreamConsumer,
   eventStreamKey,
   type PresenceEvent,
-  type StreamConsumer,
   type StreamConsumerOptions,
   type StreamEventHandler,
 } from '@presence/client';
 import { Stack } from '../support/stack.js';
+import { ConsumerPool, pendingCount as pendingIn } from '../support/stream-consumers.js';
 import { connectTestRedis, testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
@@ -20,8 +20,7 @@ import { WireClient } from '../support/wire-client.js';
 const SHARDS = 4;
 let stack: Stack;
 let redis: Redis;
-const consumers: StreamConsumer[] = [];
-const connections: Redis[] = [];
+const pool = new ConsumerPool();
 
 beforeAll(async () => {
   stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 1, sweepers: 1, api: false, shards: SHARDS });
@@ -29,9 +28,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // The doomed worker's handler never returns: don't wait for it.
-  await Promise.all(consumers.map((c) => c.stop({ timeoutMs: 500 })));
-  for (const connection of connections) connection.disconnect();
+  await pool.stop();
   await redis?.quit();
   await stack?.stop();
 });
@@ -56,25 +53,28 @@ async function eventIdsOf(prefix: string): Promise<string[]> {
   return ids.sort();
 }
 
-async function pendingCount(group: string): Promise<number> {
-  let total = 0;
-  for (let shard = 0; shard < SHARDS; shard += 1) {
-    const summary = (await redis.call('XPENDING', eventStreamKey(stack.prefix, shard), group)) as [number, ...unknown[]];
-    total += Number(summary[0]);
-  }
-  return total;
-}
+const pendingCount = (group: string) =>
+  pendingIn(
+    redis,
+    stack.keys.allShards().map((shard) => shard.events),
+    group,
+  );
 
 /** One worker with a Redis connection of its own (so that it can die alone). */
 function worker(name: string, group: string, handler: StreamEventHandler, options: Partial<StreamConsumerOptions> = {}) {
-  const connection = connectTestRedis();
-  connections.push(connection);
-  const consumer = createStreamConsumer({
-    redis: connection, keyPrefix: stack.prefix, shardCount: SHARDS, group, consumer: name, handler,
-    claimIntervalMs: 200, pollMs: 200, ...options,
-  });
-  consumers.push(consumer);
-  return { consumer, connection };
+  return pool.add((connection) =>
+    createStreamConsumer({
+      redis: connection,
+      keyPrefix: stack.prefix,
+      shardCount: SHARDS,
+      group,
+      consumer: name,
+      handler,
+      claimIntervalMs: 200,
+      pollMs: 200,
+      ...options,
+    }),
+  );
 }
 
 describe('the stream consumer', () => {
@@ -91,10 +91,13 @@ describe('the stream consumer', () => {
     await Promise.all([a.consumer.start(), b.consumer.start()]);
     const before = new Set(await eventIdsOf(stack.prefix));
     await blink(Array.from({ length: 20 }, (_, i) => `group-${i}`));
-    const expected = (await waitFor(async () => {
-      const ids = (await eventIdsOf(stack.prefix)).filter((id) => !before.has(id));
-      return ids.length === 40 ? ids : false;
-    }, { what: '40 events in the streams' }));
+    const expected = await waitFor(
+      async () => {
+        const ids = (await eventIdsOf(stack.prefix)).filter((id) => !before.has(id));
+        return ids.length === 40 ? ids : false;
+      },
+      { what: '40 events in the streams' },
+    );
     await waitFor(() => expected.every((id) => handled.has(id)), { what: 'every event handled' });
     expect([...handled.values()].every((by) => by.length === 1)).toBe(true);
     await waitFor(async () => (await pendingCount('share')) === 0, { what: 'every event acknowledged' });
@@ -105,18 +108,26 @@ describe('the stream consumer', () => {
   it("hands a crashed worker's pending events to another worker after the claim idle time", async () => {
     const claimIdleMs = 500;
     await blink(['takeover-1', 'takeover-2', 'takeover-3']);
-    const all = await waitFor(async () => {
-      const ids = await eventIdsOf(stack.prefix);
-      return ids.length >= 46 ? ids : false;
-    }, { what: 'the events of all three tests so far' });
+    const all = await waitFor(
+      async () => {
+        const ids = await eventIdsOf(stack.prefix);
+        return ids.length >= 46 ? ids : false;
+      },
+      { what: 'the events of all three tests so far' },
+    );
 
     // The doomed worker reads a batch from every shard, takes the first event and never finishes
     // it, as if its process hung or died: every event it read stays pending, owned by it.
     const taken: PresenceEvent[] = [];
-    const doomed = worker('doomed', 'takeover', (event) => {
-      taken.push(event);
-      return new Promise<void>(() => {});
-    }, { claimIdleMs, startAt: 'all', wakeOnPublish: false });
+    const doomed = worker(
+      'doomed',
+      'takeover',
+      (event) => {
+        taken.push(event);
+        return new Promise<void>(() => {});
+      },
+      { claimIdleMs, startAt: 'all', wakeOnPublish: false },
+    );
     await doomed.consumer.start();
     await waitFor(() => taken.length === 1, { what: 'the doomed worker to take an event' });
     doomed.connection.disconnect();
@@ -124,15 +135,22 @@ describe('the stream consumer', () => {
 
     const rescued: { id: string; redelivered: boolean }[] = [];
     const claims: number[] = [];
-    const rescuer = worker('rescuer', 'takeover', (event, context) => void rescued.push({ id: event.id, redelivered: context.redelivered }), {
-      claimIdleMs,
-    });
+    const rescuer = worker(
+      'rescuer',
+      'takeover',
+      (event, context) => void rescued.push({ id: event.id, redelivered: context.redelivered }),
+      {
+        claimIdleMs,
+      },
+    );
     rescuer.consumer.on('claimed', (info) => claims.push(info.count));
     const startedAt = performance.now();
     await rescuer.consumer.start();
     await waitFor(async () => (await pendingCount('takeover')) === 0, { what: 'every pending event taken over and acknowledged' });
     const tookMs = performance.now() - startedAt;
-    console.info(`[figure] a crashed worker's ${all.length} pending events taken over and handled ${tookMs.toFixed(0)} ms after the rescuer started (claimIdleMs ${claimIdleMs})`);
+    console.info(
+      `[figure] a crashed worker's ${all.length} pending events taken over and handled ${tookMs.toFixed(0)} ms after the rescuer started (claimIdleMs ${claimIdleMs})`,
+    );
 
     expect(rescued.map((r) => r.id).sort()).toEqual(all);
     expect(rescued.every((r) => r.redelivered)).toBe(true);

@@ -1,12 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { eventWrittenAt, sessionMember } from '@presence/wire-format';
 import { percentile, recordFigure, scaled } from '../support/figures.js';
-import { SseClient } from '../support/sse-client.js';
-import { FAST_TIMING, Stack } from '../support/stack.js';
-import { testRedisUrl } from '../support/test-store.js';
+import { FAST_TIMING } from '../support/stack.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
+import { expiringSentinel } from '../support/sentinel.js';
+import { useStack, useEvents, useTestStore } from '../support/use-stack.js';
 
 interface Event {
+  id: string;
   type: 'online' | 'offline';
   clientId: string;
   node: string;
@@ -14,23 +16,20 @@ interface Event {
   at: number;
 }
 
-let stack: Stack;
-let live: SseClient;
+const stack = useStack({ edges: 3, sweepers: 2 });
+const live = useEvents(stack);
+const { redis, store } = useTestStore(stack);
 const sessionTtlMs = Number(FAST_TIMING.SESSION_TTL_MS);
 const sweepIntervalMs = Number(FAST_TIMING.SWEEP_INTERVAL_MS);
 
-beforeAll(async () => {
-  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 3, sweepers: 2 });
-  live = await SseClient.open(`${stack.apiUrl}/v1/events`);
-  await waitFor(() => live.lastEventId !== null, { what: 'the SSE stream to open' });
-});
-
-afterAll(async () => {
-  live?.close();
-  await stack?.stop();
-});
-
 const port = (i: number) => (stack.edges[i] as { port: number }).port;
+
+/** presence_nodes{state} from the API's /metrics: what the EdgeNodeDead alert reads. */
+async function nodeGauge(): Promise<{ alive: number; dead: number }> {
+  const text = await (await fetch(`${stack.apiUrl}/metrics`)).text();
+  const value = (state: string) => Number(new RegExp(`^presence_nodes\\{state="${state}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1]);
+  return { alive: value('alive'), dead: value('dead') };
+}
 
 describe('an edge node dies', () => {
   it('SIGKILL: its clients go offline as expired within session TTL + sweep interval; other nodes see nothing', async () => {
@@ -40,16 +39,23 @@ describe('an edge node dies', () => {
     await waitFor(() => live.events<Event>().filter((e) => e.type === 'online' && e.clientId.startsWith('crash-')).length === DOOMED + 20, {
       what: 'online events',
     });
-    // Let at least one refresh pass so deadlines are the steady-state ones, not the first write.
-    const refreshed = Date.now() + 2 * Number(FAST_TIMING.SESSION_REFRESH_MS);
-    await waitFor(() => Date.now() > refreshed, { what: 'a refresh period' });
+    // Let a refresh pass so deadlines are the steady-state ones, not the first write: the first doomed
+    // session's deadline in Redis moves later.
+    const [sessionId, clientId] = [(doomed[0] as { sessionId: string }).sessionId, 'crash-a-0'];
+    const deadlines = store.keys.shard(store.keys.shardOf(clientId)).deadlines;
+    const deadline = () => redis.zscore(deadlines, sessionMember(sessionId, clientId)).then(Number);
+    const firstDeadline = await deadline();
+    await waitFor(async () => (await deadline()) > firstDeadline, { what: 'a refresh' });
 
     const killedAt = Date.now();
     await stack.edges[0]?.stop('SIGKILL');
 
     const offlineA = () => live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('crash-a-'));
     await waitFor(() => offlineA().length === DOOMED, { timeoutMs: 15_000, what: 'expired events' });
-    const delays = offlineA().map((e) => e.at - killedAt).sort((a, b) => a - b);
+    // Detection: when the sweep wrote each event (its `at` is earlier: the last time the node vouched).
+    const delays = offlineA()
+      .map((e) => (eventWrittenAt(e.id) as number) - killedAt)
+      .sort((a, b) => a - b);
     // Bound: the deadline is at most TTL after the last refresh, found by the next sweep; plus 1 s
     // for a loaded two-core machine.
     const bound = sessionTtlMs + sweepIntervalMs + 1_000;
@@ -58,9 +64,13 @@ describe('an edge node dies', () => {
     // Exactly one event per client, though two sweepers were running.
     expect(new Set(offlineA().map((e) => e.clientId)).size).toBe(DOOMED);
 
-    // Wait one more TTL: nothing may happen to the other node's clients.
-    const quiet = Date.now() + sessionTtlMs + sweepIntervalMs * 2;
-    await waitFor(() => Date.now() > quiet, { timeoutMs: 10_000, what: 'a quiet period' });
+    // One more TTL: nothing may happen to the other node's clients. A sentinel session due then ends
+    // the window when its expiry arrives.
+    const sentinel = await expiringSentinel(store, sessionTtlMs + sweepIntervalMs);
+    await waitFor(() => live.events<Event>().some((e) => e.type === 'offline' && e.clientId === sentinel), {
+      timeoutMs: 10_000,
+      what: 'the sentinel to expire',
+    });
     expect(live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('crash-b-'))).toEqual([]);
     expect(live.events<Event>().filter((e) => e.clientId.startsWith('crash-a-')).length).toBe(2 * DOOMED);
     recordFigure({
@@ -78,6 +88,7 @@ describe('an edge node dies', () => {
     const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { nodes: { node: string; alive: boolean }[] };
     expect(stats.nodes.find((n) => n.node === 'edge-0')?.alive).toBe(false);
     expect(stats.nodes.find((n) => n.node === 'edge-1')?.alive).toBe(true);
+    expect(await nodeGauge()).toEqual({ alive: 2, dead: 1 });
     for (const s of doomed) s.client.destroy();
     await Promise.all(survivors.map((s) => s.client.bye()));
   });
@@ -89,9 +100,16 @@ describe('an edge node dies', () => {
     const lines = await Promise.all(clients.map((c) => c.client.nextLine(10_000)));
     expect(new Set(lines)).toEqual(new Set(['BYE shutdown']));
     expect(await exit).toBe(0);
+    // A node that shut down removed itself: it is not counted dead.
+    expect(await nodeGauge()).toEqual({ alive: 1, dead: 1 });
     await waitFor(() => live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('drain-')).length === 10, {
       what: 'offline events',
     });
-    expect(live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('drain-')).every((e) => e.reason === 'shutdown')).toBe(true);
+    expect(
+      live
+        .events<Event>()
+        .filter((e) => e.type === 'offline' && e.clientId.startsWith('drain-'))
+        .every((e) => e.reason === 'shutdown'),
+    ).toBe(true);
   });
 });

@@ -51,7 +51,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-
 async function edgeMetrics(): Promise<string> {
   return (await fetchFresh(`http://127.0.0.1:${edge.env.EDGE_METRICS_PORT}/metrics`)).text();
 }
@@ -62,7 +61,10 @@ function samples(metrics: string, name: string): Map<string, number> {
   for (const line of metrics.split('\n')) {
     const match = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
     if (match === null || match[1] !== name) continue;
-    const labels = (match[2] ?? '').split(',').filter((l) => l !== '' && !l.startsWith('service=')).join(',');
+    const labels = (match[2] ?? '')
+      .split(',')
+      .filter((l) => l !== '' && !l.startsWith('service='))
+      .join(',');
     found.set(labels, Number(match[3]));
   }
   return found;
@@ -85,7 +87,10 @@ const payload: fc.Arbitrary<Buffer> = fc.oneof(
   // Garbage bytes, with or without a newline.
   { weight: 3, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 300 }).map((bytes) => Buffer.from(bytes)) },
   // Oversized lines (frame_too_large), terminated or not.
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 4_096, max: 12_000 }), fc.boolean()).map(([n, nl]) => b(`${'A'.repeat(n)}${nl ? '\n' : ''}`)) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 4_096, max: 12_000 }), fc.boolean()).map(([n, nl]) => b(`${'A'.repeat(n)}${nl ? '\n' : ''}`)),
+  },
   // Invalid UTF-8 inside otherwise plausible frames, and NULs.
   {
     weight: 2,
@@ -99,15 +104,37 @@ const payload: fc.Arbitrary<Buffer> = fc.oneof(
     ),
   },
   // A valid HELLO (sometimes with a token, ignored without auth), then anything.
-  { weight: 4, arbitrary: fc.tuple(fuzzId, fc.option(fc.stringMatching(/^[\x21-\x7e]{1,64}$/))).map(([id, token]) => b(`HELLO ${id}${token === null ? '' : ` ${token}`}\n`)) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(fuzzId, fc.option(fc.stringMatching(/^[\x21-\x7e]{1,64}$/)))
+      .map(([id, token]) => b(`HELLO ${id}${token === null ? '' : ` ${token}`}\n`)),
+  },
   // Frames, valid and not.
   {
     weight: 4,
-    arbitrary: fc.oneof(
-      fc.constantFrom('PING\n', 'PING\r\n', '\n', 'BYE\n', 'BYE now\n', 'PING [1]\n', 'PING {\n', 'HELLO again\n', 'PONG\n', 'ping\n', 'HELLO\n', 'HELLO a b c\n'),
-      fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }).map((state) => `PING ${JSON.stringify(state)}\n`),
-      fc.integer({ min: 1_020, max: 1_100 }).map((n) => `PING {"s":"${'x'.repeat(n - 8)}"}\n`),
-    ).map(b),
+    arbitrary: fc
+      .oneof(
+        fc.constantFrom(
+          'PING\n',
+          'PING\r\n',
+          '\n',
+          'BYE\n',
+          'BYE now\n',
+          'PING [1]\n',
+          'PING {\n',
+          'HELLO again\n',
+          'PONG\n',
+          'ping\n',
+          'HELLO\n',
+          'HELLO a b c\n',
+        ),
+        fc
+          .dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 })
+          .map((state) => `PING ${JSON.stringify(state)}\n`),
+        fc.integer({ min: 1_020, max: 1_100 }).map((n) => `PING {"s":"${'x'.repeat(n - 8)}"}\n`),
+      )
+      .map(b),
   },
   // Half-finished frames.
   { weight: 2, arbitrary: fc.constantFrom('PIN', 'HELLO fz-half', 'PING {"a":', 'HEL', '\r').map(b) },
@@ -145,10 +172,12 @@ async function runScript(port: number, s: Script, tally: Tally): Promise<void> {
     if (received.length < 10_000) received += chunk;
   });
   socket.on('error', () => {});
-  const closedPromise = new Promise<void>((resolve) => socket.once('close', () => {
-    closed = true;
-    resolve();
-  }));
+  const closedPromise = new Promise<void>((resolve) =>
+    socket.once('close', () => {
+      closed = true;
+      resolve();
+    }),
+  );
   const connected = await Promise.race([
     new Promise<boolean>((resolve) => socket.once('connect', () => resolve(true))),
     closedPromise.then(() => false),
@@ -230,7 +259,8 @@ describe('a live edge under a fuzzing client', () => {
 
     await runMany(edge.port, scripts.slice(0, WARMUP), tally);
     await waitFor(async () => one(await edgeMetrics(), 'presence_edge_connections') === GOOD_CLIENTS, {
-      timeoutMs: 10_000, what: 'the warm-up connections to be gone',
+      timeoutMs: 10_000,
+      what: 'the warm-up connections to be gone',
     });
     const warm = await edgeMetrics();
     const rssWarm = one(warm, 'process_resident_memory_bytes');
@@ -238,7 +268,8 @@ describe('a live edge under a fuzzing client', () => {
     await runMany(edge.port, scripts.slice(WARMUP), tally);
     // Connections that linger after an ERR are destroyed by the edge after its 2 s close grace.
     await waitFor(async () => one(await edgeMetrics(), 'presence_edge_connections') === GOOD_CLIENTS, {
-      timeoutMs: 10_000, what: `every fuzzing connection to be gone (${REPLAY})`,
+      timeoutMs: 10_000,
+      what: `every fuzzing connection to be gone (${REPLAY})`,
     });
     const after = await edgeMetrics();
     const rssEnd = one(after, 'process_resident_memory_bytes');
@@ -246,7 +277,10 @@ describe('a live edge under a fuzzing client', () => {
 
     // The good clients: every PING answered, nothing else received, still connected.
     for (const good of goods) clearInterval(good.timer);
-    await waitFor(() => goods.every((g) => g.latencies.length === g.sentAt.length), { timeoutMs: 5_000, what: `the last PONGs (${REPLAY})` });
+    await waitFor(() => goods.every((g) => g.latencies.length === g.sentAt.length), {
+      timeoutMs: 5_000,
+      what: `the last PONGs (${REPLAY})`,
+    });
     const pings = goods.reduce((n, g) => n + g.sentAt.length, 0);
     const latencies = goods.flatMap((g) => g.latencies).sort((x, y) => x - y);
     for (const good of goods) {
@@ -254,12 +288,20 @@ describe('a live edge under a fuzzing client', () => {
       expect(good.client.ended, `${good.id}; ${REPLAY}`).toBe(false);
     }
     // …and online all along: no offline event for any of them, and online over HTTP now.
-    expect(offline.events<Event>().filter((e) => e.clientId.startsWith('steady-')), REPLAY).toEqual([]);
+    expect(
+      offline.events<Event>().filter((e) => e.clientId.startsWith('steady-')),
+      REPLAY,
+    ).toEqual([]);
     const res = await fetchFresh(`${stack.apiUrl}/v1/presence/query`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientIds: goods.map((g) => g.id) }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clientIds: goods.map((g) => g.id) }),
     });
     const { results } = (await res.json()) as { results: { clientId: string; online: boolean }[] };
-    expect(results.filter((r) => !r.online), REPLAY).toEqual([]);
+    expect(
+      results.filter((r) => !r.online),
+      REPLAY,
+    ).toEqual([]);
     await Promise.all(goods.map((g) => g.client.bye()));
 
     const errorsBefore = samples(before, 'presence_edge_protocol_errors_total');
@@ -271,7 +313,8 @@ describe('a live edge under a fuzzing client', () => {
     const worst = latencies.at(-1) ?? 0;
     recordFigure({
       id: 'edge-fuzz',
-      fault: 'A fuzzing client: garbage bytes, oversized lines, invalid UTF-8, valid HELLO then random frames, half-finished frames, abrupt closes',
+      fault:
+        'A fuzzing client: garbage bytes, oversized lines, invalid UTF-8, valid HELLO then random frames, half-finished frames, abrupt closes',
       test: `${TOTAL} connections (fast-check seed ${SEED}), at most ${CONCURRENCY} at once, against one edge (default limits, FAST_TIMING) while ${GOOD_CLIENTS} clients heartbeat every ${heartbeatMs} ms; RSS after a warm-up round of ${WARMUP} and after the ${RUN} more`,
       measured: {
         'fuzzing connections': tally.connections,
@@ -296,7 +339,16 @@ describe('a live edge under a fuzzing client', () => {
     expect(worst, REPLAY).toBeLessThan(heartbeatTimeoutMs / 2);
     // Every code the edge sent is one the protocol documents as an edge-side outcome of bad input.
     for (const [code] of errorsByCode) {
-      expect(['bad_frame', 'frame_too_large', 'hello_required', 'hello_timeout', 'bad_client_id', 'bad_state', 'rate_limited', 'too_many_sessions']).toContain(code);
+      expect([
+        'bad_frame',
+        'frame_too_large',
+        'hello_required',
+        'hello_timeout',
+        'bad_client_id',
+        'bad_state',
+        'rate_limited',
+        'too_many_sessions',
+      ]).toContain(code);
     }
     expect(errorsByCode.length).toBeGreaterThanOrEqual(5);
     expect(rssEnd - rssWarm, REPLAY).toBeLessThan(RSS_GROWTH_BOUND);

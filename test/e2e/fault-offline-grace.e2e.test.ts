@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { recordFigure } from '../support/figures.js';
-import { SseClient } from '../support/sse-client.js';
-import { Stack } from '../support/stack.js';
-import { testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
+import { expiringSentinel } from '../support/sentinel.js';
 import { WireClient } from '../support/wire-client.js';
+import { useStack, useEvents, useTestStore } from '../support/use-stack.js';
 
 interface Event {
   type: 'online' | 'offline';
@@ -16,19 +15,9 @@ interface Event {
 const GRACE_MS = 1_500;
 /** Events written for the client that dropped and came back within the grace (expected: none). */
 let eventsForReturn = NaN;
-let stack: Stack;
-let live: SseClient;
-
-beforeAll(async () => {
-  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 2, sweepers: 1, env: { OFFLINE_GRACE_MS: String(GRACE_MS) } });
-  live = await SseClient.open(`${stack.apiUrl}/v1/events`);
-  await waitFor(() => live.lastEventId !== null, { what: 'SSE open' });
-});
-
-afterAll(async () => {
-  live?.close();
-  await stack?.stop();
-});
+const stack = useStack({ edges: 2, sweepers: 1, env: { OFFLINE_GRACE_MS: String(GRACE_MS) } });
+const live = useEvents(stack);
+const { store } = useTestStore(stack);
 
 const eventsOf = (id: string) => live.events<Event>().filter((e) => e.clientId === id);
 const port = (i: number) => (stack.edges[i] as { port: number }).port;
@@ -39,12 +28,18 @@ describe('offline grace (OFFLINE_GRACE_MS)', () => {
     await waitFor(() => eventsOf('grace-back').length === 1, { what: 'online event' });
     first.client.destroy();
     const again = await WireClient.session(port(1), 'grace-back');
-    // Wait past the grace and a few sweeps: nothing may happen.
-    const quiet = Date.now() + GRACE_MS + 1_000;
-    await waitFor(() => Date.now() > quiet, { timeoutMs: GRACE_MS + 5_000, what: 'the grace to pass' });
+    // Past the grace and a few sweeps nothing may happen: a sentinel session due then ends the window.
+    const sentinel = await expiringSentinel(store, GRACE_MS + 1_000);
+    await waitFor(() => live.events<Event>().some((e) => e.type === 'offline' && e.clientId === sentinel), {
+      timeoutMs: GRACE_MS + 5_000,
+      what: 'the sentinel to expire after the grace',
+    });
     expect(eventsOf('grace-back').map((e) => e.type)).toEqual(['online']);
     eventsForReturn = eventsOf('grace-back').length - 1;
-    const presence = (await (await fetch(`${stack.apiUrl}/v1/presence/grace-back`)).json()) as { online: boolean; sessions: { sessionId: string }[] };
+    const presence = (await (await fetch(`${stack.apiUrl}/v1/presence/grace-back`)).json()) as {
+      online: boolean;
+      sessions: { sessionId: string }[];
+    };
     expect(presence.online).toBe(true);
     expect(presence.sessions.map((s) => s.sessionId)).toEqual([again.sessionId]);
     await again.client.bye();

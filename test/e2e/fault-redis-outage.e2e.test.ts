@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createRedisConnection } from '@presence/presence-store';
 import { recordFigure, scaled } from '../support/figures.js';
 import { RedisServer } from '../support/redis-server.js';
 import { SseClient } from '../support/sse-client.js';
 import { FAST_TIMING, Stack } from '../support/stack.js';
+import { expiringSentinel, isSentinel } from '../support/sentinel.js';
+import { createTestStore } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
 
@@ -56,7 +59,8 @@ describe.each([
     );
     clients = sessions.map((s) => s.client);
     await waitFor(() => live.events<Event>().filter((e) => e.type === 'online').length === CLIENTS, {
-      timeoutMs: 30_000, what: `${CLIENTS} online events`,
+      timeoutMs: 30_000,
+      what: `${CLIENTS} online events`,
     });
     const leavers = clients.slice(0, LEAVERS);
     const closers = clients.slice(LEAVERS, LEAVERS + CLOSERS);
@@ -84,15 +88,29 @@ describe.each([
     await waitFor(async () => (await fetch(`${api}/readyz`)).ok, { timeoutMs: 15_000, what: 'the API to be ready again' });
     const readyAfterMs = Date.now() - upAt;
 
-    const offline = () => live.events<Event>().filter((e) => e.type === 'offline');
+    const offline = () => live.events<Event>().filter((e) => e.type === 'offline' && !isSentinel(e.clientId));
     await waitFor(() => offline().length >= LEAVERS + CLOSERS, { timeoutMs: 15_000, what: 'offline events of the leavers' });
     const reportedAfterMs = Date.now() - upAt;
     // Quiet period: the sweeper's hold-off, a TTL and some sweeps, in which stayers must not expire.
-    await until(2 * sessionTtlMs + 2_000, 'a quiet period after recovery');
+    // A sentinel session due at its end closes it: a sweep after the hold-off reports it.
+    const sentinelRedis = createRedisConnection({ url: redis.url, mode: 'standalone' });
+    try {
+      const sentinel = await expiringSentinel(createTestStore(sentinelRedis, { prefix: stack.prefix }), 2 * sessionTtlMs + 2_000);
+      await waitFor(() => live.events<Event>().some((e) => e.type === 'offline' && e.clientId === sentinel), {
+        timeoutMs: 2 * sessionTtlMs + 10_000,
+        what: 'the sentinel to expire after the quiet period',
+      });
+    } finally {
+      sentinelRedis.disconnect();
+    }
 
     const stayerIds = new Set(stayers.map((_, i) => `outage-${LEAVERS + CLOSERS + i}`));
     const falseOffline = offline().filter((e) => stayerIds.has(e.clientId));
-    const byReason = (reason: string) => offline().filter((e) => e.reason === reason).map((e) => e.clientId).sort();
+    const byReason = (reason: string) =>
+      offline()
+        .filter((e) => e.reason === reason)
+        .map((e) => e.clientId)
+        .sort();
     expect(falseOffline).toEqual([]);
     expect(byReason('leave')).toEqual(Array.from({ length: LEAVERS }, (_, i) => `outage-${i}`).sort());
     expect(byReason('closed')).toEqual(Array.from({ length: CLOSERS }, (_, i) => `outage-${LEAVERS + i}`).sort());
@@ -103,7 +121,9 @@ describe.each([
     expect(clients.filter((c) => stayers.includes(c) && c.ended)).toEqual([]);
 
     const bulk = await fetch(`${api}/v1/presence/query`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientIds: [...stayerIds] }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clientIds: [...stayerIds] }),
     });
     const results = ((await bulk.json()) as { results: { online: boolean }[] }).results;
     expect(results.filter((r) => !r.online)).toEqual([]);

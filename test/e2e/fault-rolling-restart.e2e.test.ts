@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createPresenceClient, type PresenceClient } from '@presence/client';
 import { percentile, recordFigure, scaled } from '../support/figures.js';
-import { SseClient } from '../support/sse-client.js';
-import { Stack } from '../support/stack.js';
-import { testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
+import { expiringSentinel, isSentinel } from '../support/sentinel.js';
+import { useStack, useEvents, useTestStore } from '../support/use-stack.js';
 
 interface Event {
   type: 'online' | 'offline';
@@ -14,23 +13,13 @@ interface Event {
 const CLIENTS = scaled(300, 300);
 const EDGES = 3;
 const GRACE_MS = 3_000;
-let stack: Stack;
-let live: SseClient;
+const stack = useStack({ edges: EDGES, sweepers: 2, env: { OFFLINE_GRACE_MS: String(GRACE_MS), DRAIN_WINDOW_MS: '500' } });
+const live = useEvents(stack);
+const { store } = useTestStore(stack);
 const clients: PresenceClient[] = [];
-
-beforeAll(async () => {
-  stack = await Stack.start({
-    redisUrl: testRedisUrl(), edges: EDGES, sweepers: 2,
-    env: { OFFLINE_GRACE_MS: String(GRACE_MS), DRAIN_WINDOW_MS: '500' },
-  });
-  live = await SseClient.open(`${stack.apiUrl}/v1/events`);
-  await waitFor(() => live.lastEventId !== null, { what: 'SSE open' });
-});
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.close().catch(() => {})));
-  live?.close();
-  await stack?.stop();
 });
 
 describe('graceful drain without flapping', () => {
@@ -42,7 +31,11 @@ describe('graceful drain without flapping', () => {
       // balancer would; after a drain it moves on to the next.
       const rotated = [...endpoints.slice(i % EDGES), ...endpoints.slice(0, i % EDGES)];
       const client = createPresenceClient({
-        clientId: `roll-${i}`, endpoints: rotated, backoffBaseMs: 100, backoffCapMs: 1_000, shutdownJitterMs: 1_000,
+        clientId: `roll-${i}`,
+        endpoints: rotated,
+        backoffBaseMs: 100,
+        backoffCapMs: 1_000,
+        shutdownJitterMs: 1_000,
       });
       client.on('connected', () => connectedAt.set(`roll-${i}`, Date.now()));
       client.on('error', () => {});
@@ -50,7 +43,8 @@ describe('graceful drain without flapping', () => {
     }
     await Promise.all(clients.map((client) => client.connect()));
     await waitFor(() => live.events<Event>().filter((e) => e.type === 'online').length === CLIENTS, {
-      timeoutMs: 20_000, what: `${CLIENTS} online events`,
+      timeoutMs: 20_000,
+      what: `${CLIENTS} online events`,
     });
     const baseline = live.events<Event>().length;
 
@@ -61,7 +55,10 @@ describe('graceful drain without flapping', () => {
       await stack.startEdge(edge);
       await waitFor(
         async () => {
-          const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { onlineClients: number; nodes: { sessions: number; alive: boolean }[] };
+          const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as {
+            onlineClients: number;
+            nodes: { sessions: number; alive: boolean }[];
+          };
           const sessions = stats.nodes.filter((n) => n.alive).reduce((sum, n) => sum + n.sessions, 0);
           return sessions === CLIENTS;
         },
@@ -70,11 +67,18 @@ describe('graceful drain without flapping', () => {
       const moved = [...connectedAt.values()].filter((t) => t >= drainedAt).map((t) => t - drainedAt);
       gaps.push(...moved);
     }
-    // Past the grace and a few sweeps: lingering sessions of the drained nodes are gone by now.
-    const quiet = Date.now() + GRACE_MS + 1_500;
-    await waitFor(() => Date.now() > quiet, { timeoutMs: GRACE_MS + 5_000, what: 'the grace to pass' });
+    // Past the grace and a few sweeps, lingering sessions of the drained nodes are gone: a sentinel
+    // session due then ends the window.
+    const sentinel = await expiringSentinel(store, GRACE_MS + 1_500);
+    await waitFor(() => live.events<Event>().some((e) => e.type === 'offline' && e.clientId === sentinel), {
+      timeoutMs: GRACE_MS + 5_000,
+      what: 'the sentinel to expire after the grace',
+    });
 
-    const after = live.events<Event>().slice(baseline);
+    const after = live
+      .events<Event>()
+      .slice(baseline)
+      .filter((e) => !isSentinel(e.clientId));
     expect(after.filter((e) => e.type === 'offline')).toEqual([]);
     expect(after.filter((e) => e.type === 'online')).toEqual([]);
     const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { onlineClients: number };

@@ -1,12 +1,10 @@
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import type { PresenceStore } from '@presence/presence-store';
+import { describe, expect, it } from 'vitest';
 import { recordFigure, scaled } from '../support/figures.js';
 import { SseClient } from '../support/sse-client.js';
-import { Stack } from '../support/stack.js';
-import { connectTestRedis, createTestStore, testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
+import { isSentinel, sentinelOnline } from '../support/sentinel.js';
+import { useStack, useTestStore } from '../support/use-stack.js';
 
 interface Event {
   id: string;
@@ -14,22 +12,8 @@ interface Event {
 }
 
 const TRANSITIONS = scaled(20_000, 10_000);
-let stack: Stack;
-let redis: Redis;
-let store: PresenceStore;
-
-beforeAll(async () => {
-  stack = await Stack.start({
-    redisUrl: testRedisUrl(), edges: 0, sweepers: 0, env: { SSE_MAX_BUFFER_BYTES: '1048576', EVENTS_MAXLEN: '1000000' },
-  });
-  redis = connectTestRedis();
-  store = createTestStore(redis, { prefix: stack.prefix, shards: 4 });
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await stack?.stop();
-});
+const stack = useStack({ edges: 0, sweepers: 0, env: { SSE_MAX_BUFFER_BYTES: '1048576', EVENTS_MAXLEN: '1000000' } });
+const { store } = useTestStore(stack);
 
 /** Online then offline for `count` clients: 2 x count events, written through the store's scripts. */
 async function churn(prefix: string, count: number): Promise<void> {
@@ -42,7 +26,8 @@ async function churn(prefix: string, count: number): Promise<void> {
 
 async function metric(name: string): Promise<number> {
   const text = await (await fetch(`${stack.apiUrl}/metrics`)).text();
-  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+  // `name` may open the labels (`metric{stream="x"`): the rest of them (no spaces) and the value follow.
+  const match = new RegExp(`^${name.replace(/[{}]/g, '\\$&')}\\S* ([0-9.e+]+)$`, 'm').exec(text);
   return match === null ? NaN : Number(match[1]);
 }
 
@@ -55,7 +40,7 @@ describe('SSE subscribers under faults', () => {
     await new Promise((resolve) => slow.once('connect', resolve));
     slow.write(`GET /v1/events HTTP/1.1\r\nHost: ${url.host}\r\nAccept: text/event-stream\r\n\r\n`);
     slow.pause();
-    await waitFor(async () => (await metric('presence_sse_subscribers')) === 2, { what: 'two subscribers' });
+    await waitFor(async () => (await metric('presence_sse_subscribers{stream="presence"')) === 2, { what: 'two subscribers' });
     const rssBefore = await metric('process_resident_memory_bytes');
 
     // Long ids make ~450-byte events (9 MB in all), so the unread stream outgrows what the kernel's
@@ -68,10 +53,17 @@ describe('SSE subscribers under faults', () => {
       await churn(`${prefix}${i}-`, Math.min(CHUNK, TRANSITIONS - i));
       const expected = 2 * Math.min(i + CHUNK, TRANSITIONS);
       await waitFor(() => good.events<Event>().filter((e) => e.clientId.startsWith(prefix)).length === expected, {
-        timeoutMs: 30_000, what: `the reading subscriber to get ${expected} events`,
+        timeoutMs: 30_000,
+        what: `the reading subscriber to get ${expected} events`,
       });
     }
-    await waitFor(async () => (await metric('presence_sse_subscribers')) === 1, { what: 'the slow subscriber to be dropped' });
+    await waitFor(async () => (await metric('presence_sse_subscribers{stream="presence"')) === 1, {
+      what: 'the slow subscriber to be dropped',
+    });
+    // What the SseSubscribersDropped alert counts (deploy/prometheus/alerts.yml).
+    const counted = await (await fetch(`${stack.apiUrl}/metrics`)).text();
+    expect(counted).toMatch(/^presence_sse_dropped_total\{stream="presence",reason="slow_reader"[^}]*\} 1$/m);
+    expect(counted).toMatch(/^presence_sse_dropped_total\{stream="presence",reason="catching_up"[^}]*\} 0$/m);
     const rssAfter = await metric('process_resident_memory_bytes');
     const growthMiB = (rssAfter - rssBefore) / 2 ** 20;
     expect(growthMiB).toBeLessThan(64);
@@ -103,10 +95,12 @@ describe('SSE subscribers under faults', () => {
     const resumed = await SseClient.open(`${stack.apiUrl}/v1/events`, subscriber.lastEventId ?? undefined);
     await churn('after', 100);
     await waitFor(() => resumed.events().length >= 800, { what: 'missed and new events' });
-    const settle = Date.now() + 500;
-    await waitFor(() => Date.now() > settle, { what: 'settle' });
-    const ids = [...subscriber.events<Event>(), ...resumed.events<Event>()].map((e) => e.id);
-    expect(resumed.events().length).toBe(800);
+    // A sentinel event written after them: once resumed has it, a repeat would have come before it.
+    const sentinel = await sentinelOnline(store);
+    await waitFor(() => resumed.events<Event>().some((e) => e.clientId === sentinel), { what: 'the sentinel event' });
+    const missed = resumed.events<Event>().filter((e) => !isSentinel(e.clientId));
+    const ids = [...subscriber.events<Event>(), ...missed].map((e) => e.id);
+    expect(missed.length).toBe(800);
     expect(new Set(ids).size).toBe(1_000);
     resumed.close();
     recordFigure({

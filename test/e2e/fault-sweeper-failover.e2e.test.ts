@@ -1,35 +1,48 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import type { PresenceStore } from '@presence/presence-store';
+import { eventWrittenAt } from '@presence/wire-format';
+import { Queue } from 'bullmq';
 import { percentile, recordFigure, scaled } from '../support/figures.js';
-import { FAST_TIMING, Stack } from '../support/stack.js';
-import { connectTestRedis, createTestStore, testRedisUrl } from '../support/test-store.js';
+import { FAST_TIMING, type ServiceProcess } from '../support/stack.js';
+import { connectTestRedis } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
+import { useStack, useTestStore } from '../support/use-stack.js';
 
 const SESSIONS = scaled(20_000, 5_000);
 const sweepIntervalMs = Number(FAST_TIMING.SWEEP_INTERVAL_MS);
 
-let stack: Stack;
-let redis: Redis;
-let store: PresenceStore;
+// One group, and jobs far longer than the test: exactly one replica holds the sweep job, and the
+// other can only take it over when the holder's lock lapses (BullMQ's stalled-job check).
+const stack = useStack({ edges: 0, sweepers: 2, api: false, env: { SWEEP_PARTITIONS: '1', SWEEP_JOB_MS: '600000' } });
+const { store } = useTestStore(stack);
+/** The sweepers' BullMQ queue, read to learn which replica holds the sweep job. */
+let queue: Queue;
 
-beforeAll(async () => {
-  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 0, sweepers: 2, api: false });
-  redis = connectTestRedis();
-  store = createTestStore(redis, { prefix: stack.prefix, shards: 4 });
+beforeAll(() => {
+  queue = new Queue('sweep', { connection: connectTestRedis(), prefix: store.keys.queuePrefix });
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await stack?.stop();
+  await queue?.close();
 });
+
+/** The sweeper running the sweep job now (BullMQ records the worker's name, our NODE_ID), if one is. */
+async function jobHolder(): Promise<ServiceProcess | undefined> {
+  const active = await queue.getActive();
+  if (active.length !== 1) return undefined;
+  return stack.sweepers.find((sweeper) => sweeper.name === active[0]?.processedBy);
+}
 
 /** Registers sessions through the store's own scripts, as edge nodes would; returns their deadlines. */
 async function seed(prefix: string, count: number, ttlMs: number): Promise<Map<string, number>> {
   const deadlines = new Map<string, number>();
   for (let i = 0; i < count; i += 1_000) {
     const ops = Array.from({ length: Math.min(1_000, count - i) }, (_, j) => ({
-      kind: 'add' as const, sessionId: `s${i + j}`, clientId: `${prefix}-${i + j}`, node: 'gone-node', ttlMs, stateJson: null,
+      kind: 'add' as const,
+      sessionId: `s${i + j}`,
+      clientId: `${prefix}-${i + j}`,
+      node: 'gone-node',
+      ttlMs,
+      stateJson: null,
     }));
     const results = await store.execute(ops);
     results.forEach((result, j) => {
@@ -39,8 +52,8 @@ async function seed(prefix: string, count: number, ttlMs: number): Promise<Map<s
   return deadlines;
 }
 
-async function offlineEvents(prefix: string): Promise<{ clientId: string; at: number }[]> {
-  const events: { clientId: string; at: number }[] = [];
+async function offlineEvents(prefix: string): Promise<{ id: string; clientId: string; at: number }[]> {
+  const events: { id: string; clientId: string; at: number }[] = [];
   for (let shard = 0; shard < 4; shard += 1) {
     let after = '0-0';
     for (;;) {
@@ -55,12 +68,19 @@ async function offlineEvents(prefix: string): Promise<{ clientId: string; at: nu
 
 describe('sweeper failover', () => {
   it('SIGKILL of one sweeper mid-sweep: every expired session reported once, sweeps go on within two intervals', async () => {
+    const holder = await waitFor(jobHolder, { what: 'one sweeper to hold the sweep job' });
+    const survivor = stack.sweepers.find((sweeper) => sweeper !== holder) as ServiceProcess;
     await seed('fo', SESSIONS, 1_500);
-    // Kill sweeper-0 as soon as the sweep of this backlog is under way.
+    // Kill the job's holder as soon as its sweep of this backlog is under way.
     await waitFor(async () => (await offlineEvents('fo')).length > 0, { timeoutMs: 15_000, intervalMs: 5, what: 'the sweep to start' });
     const killedAt = Date.now();
-    await stack.sweepers[0]?.stop('SIGKILL');
+    await holder.stop('SIGKILL');
     const reportedAtKill = (await offlineEvents('fo')).length;
+    // Mid-sweep: the backlog was not done when the holder died.
+    expect(reportedAtKill).toBeLessThan(SESSIONS);
+    // The survivor takes the job over once the dead holder's lock lapses.
+    await waitFor(async () => (await jobHolder()) === survivor, { timeoutMs: 15_000, what: 'the survivor to take the job over' });
+    const takenOverMs = Date.now() - killedAt;
 
     await waitFor(async () => (await store.stats()).sessions === 0, { timeoutMs: 30_000, what: 'every seeded session to be swept' });
     const events = await offlineEvents('fo');
@@ -74,18 +94,21 @@ describe('sweeper failover', () => {
     // After the kill: sessions that expire now are swept by the survivor within two intervals.
     const deadlines = await seed('after', 200, 300);
     await waitFor(async () => (await offlineEvents('after')).length === 200, { timeoutMs: 15_000, what: 'the second batch' });
-    const lags = (await offlineEvents('after')).map((e) => e.at - (deadlines.get(e.clientId) ?? 0)).sort((a, b) => a - b);
+    const lags = (await offlineEvents('after'))
+      .map((e) => (eventWrittenAt(e.id) as number) - (deadlines.get(e.clientId) ?? 0))
+      .sort((a, b) => a - b);
     expect(percentile(lags, 100)).toBeLessThanOrEqual(2 * sweepIntervalMs + 100);
 
     recordFigure({
       id: 'sweeper-failover',
       fault: 'Sweeper crash (SIGKILL) mid-sweep',
-      test: `2 sweepers; ${SESSIONS} sessions expire at once; one sweeper is SIGKILLed as the first offline events appear (${reportedAtKill} reported by then), then 200 more sessions expire`,
+      test: `2 sweepers; ${SESSIONS} sessions expire at once; the one holding the sweep job is SIGKILLed as the first offline events appear (${reportedAtKill} reported by then), then 200 more sessions expire`,
       measured: {
         'sessions expired': SESSIONS,
         'offline events': events.length,
         'events lost': SESSIONS - perClient.size,
         'events doubled': doubled,
+        'job taken over after kill (ms)': takenOverMs,
         'backlog cleared after kill (ms)': Date.now() - killedAt,
         'lag after deadline, p50/max (ms)': `${percentile(lags, 50)}/${percentile(lags, 100)}`,
       },

@@ -7,6 +7,7 @@ import { Stack } from '../support/stack.js';
 import { testRedisUrl } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
+import { recordReply } from '../support/contract-recorder.js';
 import { fetchFresh } from '../support/fetch-fresh.js';
 
 /** Requests per fuzz run: full size with FAULTS_FULL=1, reduced in CI. */
@@ -23,9 +24,12 @@ beforeAll(async () => {
   port = Number(new URL(stack.apiUrl).port);
   // A few clients online, so that listings, queries and cursors have something to return.
   for (let i = 0; i < 5; i += 1) online.push((await WireClient.session(stack.edges[0]?.port ?? 0, `fuzz-online-${i}`)).client);
-  await waitFor(async () => ((await (await fetchFresh(`${stack.apiUrl}/v1/stats`)).json()) as { onlineClients: number }).onlineClients === 5, {
-    what: 'five clients online',
-  });
+  await waitFor(
+    async () => ((await (await fetchFresh(`${stack.apiUrl}/v1/stats`)).json()) as { onlineClients: number }).onlineClients === 5,
+    {
+      what: 'five clients online',
+    },
+  );
 });
 
 afterAll(async () => {
@@ -33,7 +37,6 @@ afterAll(async () => {
   for (const client of online) client.destroy();
   await stack?.stop();
 });
-
 
 interface FuzzRequest {
   method: string;
@@ -51,6 +54,10 @@ interface Reply {
 }
 
 /** Sends one request with node:http (no URL normalisation: the path goes out as given). */
+/** Whether a /metrics page shows no open SSE subscription, on either stream (client and channel events). */
+const noSseSubscribers = (metrics: string): boolean =>
+  /^presence_sse_subscribers\{/m.test(metrics) && !/^presence_sse_subscribers\{[^}]*\} [1-9]/m.test(metrics);
+
 function send(req: FuzzRequest): Promise<Reply> {
   return new Promise((resolve, reject) => {
     let replied = false;
@@ -71,7 +78,11 @@ function send(req: FuzzRequest): Promise<Reply> {
       res.on('data', (chunk: string) => {
         body += chunk;
       });
-      res.on('end', () => resolve({ status, contentType, body, stream: false }));
+      res.on('end', () => {
+        // The contract test holds every answer against the OpenAPI document.
+        recordReply(req.method, `http://127.0.0.1:${port}`, req.path, status, contentType, body);
+        resolve({ status, contentType, body, stream: false });
+      });
       res.on('error', reject);
     });
     outgoing.setTimeout(10_000, () => outgoing.destroy(new Error(`no answer within 10 s to ${req.method} ${req.path}`)));
@@ -85,7 +96,9 @@ function send(req: FuzzRequest): Promise<Reply> {
 
 // ---- the inputs -------------------------------------------------------------------------------
 
-const percentBytes = fc.uint8Array({ minLength: 1, maxLength: 12 }).map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join(''));
+const percentBytes = fc
+  .uint8Array({ minLength: 1, maxLength: 12 })
+  .map((bytes) => [...bytes].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join(''));
 const segment = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9._:@-]{1,20}$/),
   percentBytes,
@@ -93,35 +106,86 @@ const segment = fc.oneof(
   fc.constantFrom('%', '%zz', '%E0%A4%A', '%00', '%2F', '%2e%2e', '..', '.', '', 'a b'.replace(' ', '%20'), '%7B0%7D', 'a%7Cb', 'query'),
   // Raw unicode, percent-encoded as a browser would (raw bytes above 0x7e never reach the app:
   // Node's HTTP parser refuses them, see the last test).
-  fc.string({ unit: fc.integer({ min: 0x80, max: 0x10ffff }).filter((c) => c < 0xd800 || c > 0xdfff).map((c) => String.fromCodePoint(c)), minLength: 1, maxLength: 10 }).map(encodeURI),
+  fc
+    .string({
+      unit: fc
+        .integer({ min: 0x80, max: 0x10ffff })
+        .filter((c) => c < 0xd800 || c > 0xdfff)
+        .map((c) => String.fromCodePoint(c)),
+      minLength: 1,
+      maxLength: 10,
+    })
+    .map(encodeURI),
   // Long ids; three of them stay under Node's 16 KiB request-head limit (past it Node answers 431
   // itself, see the last test).
   fc.integer({ min: 129, max: 4_000 }).map((n) => 'a'.repeat(n)),
   fc.constant('a'.repeat(128)),
 );
 const prefix = fc.constantFrom(
-  '/v1/presence/', '/v1/presence', '/v1/presence/query', '/v1/stats', '/v1/events', '/healthz', '/readyz', '/metrics',
-  '/', '/v1/', '/v1', '//v1/presence', '/V1/PRESENCE/', '/v1/presence/%2F',
+  '/v1/presence/',
+  '/v1/presence',
+  '/v1/presence/query',
+  '/v1/stats',
+  '/v1/events',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/',
+  '/v1/',
+  '/v1',
+  '//v1/presence',
+  '/V1/PRESENCE/',
+  '/v1/presence/%2F',
 );
 const queryValue = fc.oneof(
   fc.constantFrom('-1', '0', '1', '1000', '1001', 'abc', '1e3', '0x10', '', '1.5', 'NaN', 'Infinity', '99999999999999999999', '%00', '%'),
-  fc.constantFrom('0', '0.', '99.YWJj', '3.', '1.!!!', 'v1.4....', 'v1.4.zzzzzzzzzzz...', 'v1.4.1-1.2-2.3-3.4-4', 'v1.5.....', 'v1.4.' + 'a'.repeat(500)),
+  fc.constantFrom(
+    '0',
+    '0.',
+    '99.YWJj',
+    '3.',
+    '1.!!!',
+    'v1.4....',
+    'v1.4.zzzzzzzzzzz...',
+    'v1.4.1-1.2-2.3-3.4-4',
+    'v1.5.....',
+    'v1.4.' + 'a'.repeat(500),
+  ),
   fc.constantFrom('online', 'offline', 'online,offline', 'online,', ',', 'ONLINE', 'both', 'online,online,offline'),
   fc.string({ unit: 'grapheme', maxLength: 40 }).map(encodeURIComponent),
   percentBytes,
 );
 const queryKey = fc.constantFrom('limit', 'cursor', 'types', 'after', 'limit[]', 'types[0]', '__proto__', 'constructor', 'x');
 const query = fc.option(
-  fc.array(fc.tuple(queryKey, queryValue), { minLength: 1, maxLength: 4 }).map((pairs) => `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`),
+  fc
+    .array(fc.tuple(queryKey, queryValue), { minLength: 1, maxLength: 4 })
+    .map((pairs) => `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`),
   { freq: 1 },
 );
 const nested = (depth: number, open: string, close: string) => `${open.repeat(depth)}${close.repeat(depth)}`;
 const body = fc.option(
   fc.oneof(
-    fc.constantFrom('{', '{"clientIds":', 'null', '[]', '""', '{"clientIds":[]}', '{"clientIds":1}', '{"clientIds":"alice"}', '{"clientIds":[1,2]}',
-      '{"clientIds":["bad id"]}', '{"clientIds":[null]}', '{"__proto__":{"clientIds":["alice"]}}', '{"clientIds":["alice"],"clientIds":["bob"]}',
-      '\uFEFF{"clientIds":["alice"]}', 'clientIds=alice', '{"clientIds":["alice"]}garbage'),
-    fc.array(fc.stringMatching(/^[A-Za-z0-9._:@-]{1,12}$/), { minLength: 1, maxLength: 50 }).map((ids) => JSON.stringify({ clientIds: ids })),
+    fc.constantFrom(
+      '{',
+      '{"clientIds":',
+      'null',
+      '[]',
+      '""',
+      '{"clientIds":[]}',
+      '{"clientIds":1}',
+      '{"clientIds":"alice"}',
+      '{"clientIds":[1,2]}',
+      '{"clientIds":["bad id"]}',
+      '{"clientIds":[null]}',
+      '{"__proto__":{"clientIds":["alice"]}}',
+      '{"clientIds":["alice"],"clientIds":["bob"]}',
+      '\uFEFF{"clientIds":["alice"]}',
+      'clientIds=alice',
+      '{"clientIds":["alice"]}garbage',
+    ),
+    fc
+      .array(fc.stringMatching(/^[A-Za-z0-9._:@-]{1,12}$/), { minLength: 1, maxLength: 50 })
+      .map((ids) => JSON.stringify({ clientIds: ids })),
     fc.integer({ min: 1_001, max: 3_000 }).map((n) => JSON.stringify({ clientIds: Array.from({ length: n }, (_, i) => `c${i}`) })),
     fc.integer({ min: 10, max: 50_000 }).map((depth) => `{"clientIds":${nested(depth, '[', ']')}}`),
     fc.integer({ min: 10, max: 20_000 }).map((depth) => nested(depth, '{"a":', '}').replace(/\{"a":\}/, '{"a":1}')),
@@ -133,8 +197,18 @@ const body = fc.option(
   { freq: 2 },
 );
 const contentType = fc.option(
-  fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/json; charset=utf-16', 'application/json; charset=latin1',
-    'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/*', 'application/merge-patch+json', 'json'),
+  fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'application/json; charset=utf-16',
+    'application/json; charset=latin1',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/*',
+    'application/merge-patch+json',
+    'json',
+  ),
   { freq: 4 },
 );
 const headerValue = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 60 });
@@ -163,22 +237,24 @@ const target = fc.oneof(
   { weight: 3, arbitrary: fc.tuple(routeMethod('GET'), query).map(([m, q]) => ({ method: m, path: `/v1/events${q ?? ''}` })) },
   {
     weight: 1,
-    arbitrary: fc.tuple(routeMethod('GET'), fc.constantFrom('/v1/stats', '/healthz', '/readyz', '/metrics'), query).map(([m, p, q]) => ({ method: m, path: `${p}${q ?? ''}` })),
+    arbitrary: fc
+      .tuple(routeMethod('GET'), fc.constantFrom('/v1/stats', '/healthz', '/readyz', '/metrics'), query)
+      .map(([m, p, q]) => ({ method: m, path: `${p}${q ?? ''}` })),
   },
   {
     weight: 3,
-    arbitrary: fc.tuple(method, prefix, fc.array(segment, { maxLength: 3 }), query).map(([m, p, segments, q]) => ({ method: m, path: `${p}${segments.join('/')}${q ?? ''}` })),
+    arbitrary: fc
+      .tuple(method, prefix, fc.array(segment, { maxLength: 3 }), query)
+      .map(([m, p, segments, q]) => ({ method: m, path: `${p}${segments.join('/')}${q ?? ''}` })),
   },
 );
 
-const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc
-  .record({ target, body, contentType, headers: extraHeaders })
-  .map((r) => ({
-    method: r.target.method,
-    path: r.target.path,
-    headers: { ...r.headers, ...(r.contentType === null ? {} : { 'content-type': r.contentType }) },
-    body: r.body === null || (r.target.path.startsWith('/v1/events') && r.body.length > UNREAD_SSE_BODY_MAX) ? null : Buffer.from(r.body),
-  }));
+const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.record({ target, body, contentType, headers: extraHeaders }).map((r) => ({
+  method: r.target.method,
+  path: r.target.path,
+  headers: { ...r.headers, ...(r.contentType === null ? {} : { 'content-type': r.contentType }) },
+  body: r.body === null || (r.target.path.startsWith('/v1/events') && r.body.length > UNREAD_SSE_BODY_MAX) ? null : Buffer.from(r.body),
+}));
 
 describe('HTTP API under malformed requests', () => {
   it(`answers ${RUNS} random malformed requests with < 500, and with a JSON error.code whenever >= 400`, async () => {
@@ -220,25 +296,41 @@ describe('HTTP API under malformed requests', () => {
     expect((await fetchFresh(`${stack.apiUrl}/healthz`)).status).toBe(200);
     expect((await fetchFresh(`${stack.apiUrl}/readyz`)).status).toBe(200);
     const res = await fetchFresh(`${stack.apiUrl}/v1/presence/query`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"clientIds":["fuzz-online-0","nobody"]}',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"clientIds":["fuzz-online-0","nobody"]}',
     });
-    expect(await res.json()).toMatchObject({ results: [{ clientId: 'fuzz-online-0', online: true }, { clientId: 'nobody', online: false }] });
+    expect(await res.json()).toMatchObject({
+      results: [
+        { clientId: 'fuzz-online-0', online: true },
+        { clientId: 'nobody', online: false },
+      ],
+    });
     // No request failed as a bug (the API logs those as "request failed").
     expect(stack.api?.log() ?? '').not.toContain('request failed');
     // Every SSE stream we aborted was let go.
-    await waitFor(async () => /presence_sse_subscribers\{[^}]*\} 0\b/.test(await (await fetchFresh(`${stack.apiUrl}/metrics`)).text()), {
-      timeoutMs: 5_000, what: 'no SSE subscriber left',
+    await waitFor(async () => noSseSubscribers(await (await fetchFresh(`${stack.apiUrl}/metrics`)).text()), {
+      timeoutMs: 5_000,
+      what: 'no SSE subscriber left',
     });
 
-    const fiveHundreds = Object.entries(histogram).filter(([status]) => Number(status) >= 500).reduce((n, [, count]) => n + count, 0);
+    const fiveHundreds = Object.entries(histogram)
+      .filter(([status]) => Number(status) >= 500)
+      .reduce((n, [, count]) => n + count, 0);
     recordFigure({
       id: 'http-fuzz',
       fault: 'Malformed HTTP requests: random methods, paths, query strings, headers and bodies',
       test: `fast-check: ${RUNS} requests built from the real routes plus percent-encoded garbage, long ids, raw bytes, bad query values and cursors, invalid/huge/deep JSON bodies, wrong content types and encodings; SSE streams aborted after their headers`,
       measured: {
         'requests sent': sent,
-        'status histogram': Object.entries(histogram).sort().map(([status, count]) => `${status}: ${count}`).join(', '),
-        'error codes': Object.entries(codes).sort().map(([code, count]) => `${code}: ${count}`).join(', '),
+        'status histogram': Object.entries(histogram)
+          .sort()
+          .map(([status, count]) => `${status}: ${count}`)
+          .join(', '),
+        'error codes': Object.entries(codes)
+          .sort()
+          .map(([code, count]) => `${code}: ${count}`)
+          .join(', '),
         'SSE streams opened and aborted': streams,
         '5xx responses': fiveHundreds,
         'duration (ms)': Date.now() - started,
@@ -286,7 +378,13 @@ describe('HTTP API under malformed requests', () => {
   it('lets an SSE subscriber go within 2 s of it leaving, even when its request carried a large unread body', async () => {
     const gone = await new Promise<number>((resolve, reject) => {
       const outgoing = request(
-        { host: '127.0.0.1', port, method: 'GET', path: '/v1/events', headers: { 'content-type': 'text/plain', 'content-length': String(300_000) } },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'GET',
+          path: '/v1/events',
+          headers: { 'content-type': 'text/plain', 'content-length': String(300_000) },
+        },
         (res) => {
           expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
           outgoing.destroy();
@@ -297,8 +395,9 @@ describe('HTTP API under malformed requests', () => {
       outgoing.setTimeout(5_000, () => reject(new Error('no SSE headers')));
       outgoing.end(Buffer.alloc(300_000, 0x61));
     });
-    await waitFor(async () => /presence_sse_subscribers\{[^}]*\} 0\b/.test(await (await fetchFresh(`${stack.apiUrl}/metrics`)).text()), {
-      timeoutMs: 2_000, what: `the subscriber to be let go (${Date.now() - gone} ms so far)`,
+    await waitFor(async () => noSseSubscribers(await (await fetchFresh(`${stack.apiUrl}/metrics`)).text()), {
+      timeoutMs: 2_000,
+      what: `the subscriber to be let go (${Date.now() - gone} ms so far)`,
     });
   });
 });

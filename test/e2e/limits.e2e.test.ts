@@ -1,9 +1,9 @@
 import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SseClient } from '../support/sse-client.js';
-import { FAST_TIMING, Stack, type EdgeProcess } from '../support/stack.js';
-import { testRedisUrl } from '../support/test-store.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FAST_TIMING, type EdgeProcess } from '../support/stack.js';
 import { waitFor } from '../support/wait-for.js';
+import { useEvents, useStack, useTestStore } from '../support/use-stack.js';
+import { sessionMember } from '@presence/wire-format';
 import { WireClient } from '../support/wire-client.js';
 import { fetchFresh } from '../support/fetch-fresh.js';
 
@@ -25,7 +25,8 @@ const MAX_FRAMES_PER_SECOND = 20;
 const MAX_SESSIONS_PER_CLIENT = 2;
 const MAX_STATE_BYTES = 64;
 
-let stack: Stack;
+// One sweeper: sessions of a killed edge expire only through it.
+const stack = useStack({ edges: 0, sweepers: 1 });
 let busy: EdgeProcess;
 let perAddress: EdgeProcess;
 let rate: EdgeProcess;
@@ -34,12 +35,12 @@ let sessionsA: EdgeProcess;
 let sessionsB: EdgeProcess;
 /** One more with the same limits, killed by a test. */
 let doomed: EdgeProcess;
-let live: SseClient;
+
+const live = useEvents(stack);
+const { redis, store } = useTestStore(stack);
 
 beforeAll(async () => {
   const sessionLimits = { MAX_SESSIONS_PER_CLIENT: String(MAX_SESSIONS_PER_CLIENT), MAX_STATE_BYTES: String(MAX_STATE_BYTES) };
-  // One sweeper: sessions of a killed edge expire only through it.
-  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 0, sweepers: 1 });
   [busy, perAddress, rate, sessionsA, sessionsB, doomed] = await Promise.all([
     stack.addEdge({ MAX_CONNECTIONS: String(MAX_CONNECTIONS) }),
     stack.addEdge({ MAX_CONNECTIONS_PER_ADDRESS: String(MAX_CONNECTIONS_PER_ADDRESS) }),
@@ -48,15 +49,7 @@ beforeAll(async () => {
     stack.addEdge(sessionLimits),
     stack.addEdge(sessionLimits),
   ]);
-  live = await SseClient.open(`${stack.apiUrl}/v1/events`);
-  await waitFor(() => live.lastEventId !== null, { what: 'the SSE stream to open' });
 });
-
-afterAll(async () => {
-  live?.close();
-  await stack?.stop();
-});
-
 
 async function edgeMetric(edge: EdgeProcess, name: string, labels = ''): Promise<number> {
   const text = await (await fetchFresh(`http://127.0.0.1:${edge.env.EDGE_METRICS_PORT}/metrics`)).text();
@@ -70,7 +63,8 @@ async function edgeMetric(edge: EdgeProcess, name: string, labels = ''): Promise
 /** The edge has processed every close so far (e.g. the start-up probe): it holds exactly `count` connections. */
 async function connectionsSettle(edge: EdgeProcess, count: number): Promise<void> {
   await waitFor(async () => (await edgeMetric(edge, 'presence_edge_connections')) === count, {
-    timeoutMs: 5_000, what: `${edge.name} to hold ${count} connections`,
+    timeoutMs: 5_000,
+    what: `${edge.name} to hold ${count} connections`,
   });
 }
 
@@ -154,7 +148,9 @@ describe('MAX_CONNECTIONS', () => {
 describe('MAX_CONNECTIONS_PER_ADDRESS', () => {
   it(`from 127.0.0.1 the connection over ${MAX_CONNECTIONS_PER_ADDRESS} gets ERR too_many_connections, while 127.0.0.2 still gets in`, async () => {
     await connectionsSettle(perAddress, 0);
-    const local = await Promise.all(Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, (_, i) => WireClient.session(perAddress.port, `addr-one-${i}`, 0)));
+    const local = await Promise.all(
+      Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, (_, i) => WireClient.session(perAddress.port, `addr-one-${i}`, 0)),
+    );
 
     const extra = await WireClient.connect(perAddress.port);
     expect(await rejectedWith(extra, 'too_many_connections')).toBe(
@@ -162,7 +158,9 @@ describe('MAX_CONNECTIONS_PER_ADDRESS', () => {
     );
 
     // Another source address has its own count: two get in, the third is refused.
-    const others = await Promise.all(Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, () => LineSocket.connect(perAddress.port, '127.0.0.2')));
+    const others = await Promise.all(
+      Array.from({ length: MAX_CONNECTIONS_PER_ADDRESS }, () => LineSocket.connect(perAddress.port, '127.0.0.2')),
+    );
     const welcomes = await Promise.all(others.map((o, i) => o.hello(`addr-two-${i}`)));
     for (const line of welcomes) expect(line).toMatch(/^WELCOME [0-9a-f]{20} \d+ \d+$/);
     const third = await LineSocket.connect(perAddress.port, '127.0.0.2');
@@ -198,13 +196,16 @@ describe('MAX_FRAMES_PER_SECOND', () => {
     const total = Math.round(MAX_FRAMES_PER_SECOND * 0.5 * 2);
     const sent = new Promise<void>((resolve) => {
       let n = 0;
-      const timer = setInterval(() => {
-        client.send('PING');
-        if (++n === total) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, Math.round(1_000 / (MAX_FRAMES_PER_SECOND * 0.5)));
+      const timer = setInterval(
+        () => {
+          client.send('PING');
+          if (++n === total) {
+            clearInterval(timer);
+            resolve();
+          }
+        },
+        Math.round(1_000 / (MAX_FRAMES_PER_SECOND * 0.5)),
+      );
     });
     await sent;
     for (let i = 0; i < total; i += 1) expect(await client.nextLine(3_000, false)).toBe('PONG');
@@ -260,7 +261,9 @@ describe(`MAX_SESSIONS_PER_CLIENT=${MAX_SESSIONS_PER_CLIENT}: the newest session
 
     const third = await WireClient.session(sessionsA.port, id);
     // Registered (so not rejected: the two outcomes exclude each other).
-    await waitFor(async () => (await presence(id)).sessions.some((s) => s.sessionId === third.sessionId), { what: 'the new session over HTTP' });
+    await waitFor(async () => (await presence(id)).sessions.some((s) => s.sessionId === third.sessionId), {
+      what: 'the new session over HTTP',
+    });
     await answers(third.client);
     expect(third.client.ended).toBe(false);
     await Promise.all([second.client.bye(), third.client.bye()]);
@@ -270,13 +273,16 @@ describe(`MAX_SESSIONS_PER_CLIENT=${MAX_SESSIONS_PER_CLIENT}: the newest session
 describe(`MAX_SESSIONS_PER_CLIENT=${MAX_SESSIONS_PER_CLIENT} after an edge dies`, () => {
   const eventsOf = (clientId: string) => live.events<Event>().filter((e) => e.clientId === clientId);
 
-  it('the dead edge\'s sessions still count until they expire: a reconnect is rejected until then, and accepted after', async () => {
+  it("the dead edge's sessions still count until they expire: a reconnect is rejected until then, and accepted after", async () => {
     const id = 'crashed-devices';
     const lost = await Promise.all([0, 1].map(() => WireClient.session(doomed.port, id)));
     await waitFor(async () => (await presence(id)).sessions.length === 2, { what: 'two sessions over HTTP' });
-    // Let a refresh pass, so the deadlines are the steady-state ones (at most SESSION_TTL_MS ahead).
-    const refreshed = Date.now() + 2 * Number(FAST_TIMING.SESSION_REFRESH_MS);
-    await waitFor(() => Date.now() > refreshed, { what: 'a refresh period' });
+    // Let a refresh pass, so the deadlines are the steady-state ones (at most SESSION_TTL_MS ahead):
+    // the first session's deadline in Redis moves later.
+    const deadline = () =>
+      redis.zscore(store.keys.shard(store.keys.shardOf(id)).deadlines, sessionMember(lost[0]?.sessionId ?? '', id)).then(Number);
+    const firstDeadline = await deadline();
+    await waitFor(async () => (await deadline()) > firstDeadline, { what: 'a refresh' });
     await doomed.stop('SIGKILL');
     const killedAt = Date.now();
 
@@ -290,7 +296,9 @@ describe(`MAX_SESSIONS_PER_CLIENT=${MAX_SESSIONS_PER_CLIENT} after an edge dies`
     await waitFor(() => eventsOf(id).some((e) => e.type === 'offline'), { timeoutMs: bound, what: 'the expired sessions to be swept' });
     expect(eventsOf(id).find((e) => e.type === 'offline')?.reason).toBe('expired');
     const late = await WireClient.session(sessionsA.port, id);
-    await waitFor(async () => (await presence(id)).sessions.some((s) => s.sessionId === late.sessionId), { what: 'the new session over HTTP' });
+    await waitFor(async () => (await presence(id)).sessions.some((s) => s.sessionId === late.sessionId), {
+      what: 'the new session over HTTP',
+    });
     await answers(late.client);
     await late.client.bye();
     for (const { client } of lost) client.destroy();

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SseClient } from '../support/sse-client.js';
-import { FAST_TIMING, Stack } from '../support/stack.js';
-import { testRedisUrl } from '../support/test-store.js';
+import { FAST_TIMING } from '../support/stack.js';
 import { waitFor } from '../support/wait-for.js';
+import { sentinelOnline, silentSessionTimedOut } from '../support/sentinel.js';
 import { WireClient } from '../support/wire-client.js';
+import { useStack, useEvents, useTestStore } from '../support/use-stack.js';
 
 interface Event {
   id: string;
@@ -15,24 +16,16 @@ interface Event {
   at: number;
 }
 
-let stack: Stack;
-let live: SseClient;
+const stack = useStack({ edges: 2, sweepers: 2 });
+const live = useEvents(stack);
+const { store } = useTestStore(stack);
 const timeoutMs = Number(FAST_TIMING.HEARTBEAT_TIMEOUT_MS);
-
-beforeAll(async () => {
-  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 2, sweepers: 2 });
-  live = await SseClient.open(`${stack.apiUrl}/v1/events`);
-  await waitFor(() => live.lastEventId !== null, { what: 'the SSE stream to open' });
-});
-
-afterAll(async () => {
-  live?.close();
-  await stack?.stop();
-});
 
 const eventsOf = (clientId: string) => live.events<Event>().filter((e) => e.clientId === clientId);
 
-async function presence(clientId: string): Promise<{ online: boolean; sessions: { sessionId: string; node: string; meta: unknown }[]; lastSeenAt: number | null }> {
+async function presence(
+  clientId: string,
+): Promise<{ online: boolean; sessions: { sessionId: string; node: string; meta: unknown }[]; lastSeenAt: number | null }> {
   const res = await fetch(`${stack.apiUrl}/v1/presence/${clientId}`);
   expect(res.status).toBe(200);
   return (await res.json()) as never;
@@ -78,7 +71,10 @@ describe('online and offline, each with its reason', () => {
     const answers = [await client.nextLine(1_000, false), await client.nextLine(1_000, false), await client.nextLine(1_000, false)];
     expect(answers).toEqual([expect.stringMatching(/^WELCOME \S+ \d+ \d+$/), 'PONG', 'PONG']);
     await waitFor(() => eventsOf('e2e-halfclosed').length === 2, { what: 'online and offline events' });
-    expect(eventsOf('e2e-halfclosed').map((e) => [e.type, e.reason])).toEqual([['online', null], ['offline', 'closed']]);
+    expect(eventsOf('e2e-halfclosed').map((e) => [e.type, e.reason])).toEqual([
+      ['online', null],
+      ['offline', 'closed'],
+    ]);
   });
 
   it('timeout: a silent session is closed with BYE timeout and reported offline with reason timeout', async () => {
@@ -95,8 +91,8 @@ describe('online and offline, each with its reason', () => {
   it('traffic of any kind counts as liveness: empty frames keep a session alive', async () => {
     const { client } = await WireClient.session(edgePort(1), 'e2e-traffic', 0);
     const keep = setInterval(() => client.write('\n'), 200);
-    const until = Date.now() + timeoutMs * 2;
-    await waitFor(() => Date.now() > until, { timeoutMs: timeoutMs * 3, what: 'two timeouts to pass' });
+    // Two silent sessions on the same edge, one after the other, are each timed out meanwhile.
+    for (const n of [1, 2]) await silentSessionTimedOut(edgePort(1), `e2e-silent-traffic-${n}`, timeoutMs);
     clearInterval(keep);
     expect(client.ended).toBe(false);
     expect((await presence('e2e-traffic')).online).toBe(true);
@@ -107,6 +103,8 @@ describe('online and offline, each with its reason', () => {
 describe('multi-session clients', () => {
   it('is online while any session lives: one online and one offline event in all', async () => {
     const a = await WireClient.session(edgePort(0), 'e2e-multi');
+    // WELCOME comes before the edge's batched write: b, on another edge, could otherwise be first in Redis.
+    await waitFor(async () => (await presence('e2e-multi')).sessions.length === 1, { what: 'the first session in Redis' });
     const b = await WireClient.session(edgePort(1), 'e2e-multi');
     await waitFor(async () => (await presence('e2e-multi')).sessions.length === 2, { what: 'two sessions' });
     expect((await presence('e2e-multi')).sessions.map((s) => s.node).sort()).toEqual(['edge-0', 'edge-1']);
@@ -124,10 +122,19 @@ describe('multi-session clients', () => {
 
 describe('HTTP queries', () => {
   it('lists every edge node in stats, also one without sessions', async () => {
-    await waitFor(async () => {
-      const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { nodes: { node: string; alive: boolean }[] };
-      return stats.nodes.filter((n) => n.alive).map((n) => n.node).sort().join(',') === 'edge-0,edge-1';
-    }, { what: 'both edge nodes in /v1/stats' });
+    await waitFor(
+      async () => {
+        const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as { nodes: { node: string; alive: boolean }[] };
+        return (
+          stats.nodes
+            .filter((n) => n.alive)
+            .map((n) => n.node)
+            .sort()
+            .join(',') === 'edge-0,edge-1'
+        );
+      },
+      { what: 'both edge nodes in /v1/stats' },
+    );
   });
 
   it('shows the state of the latest PING as session meta', async () => {
@@ -146,14 +153,18 @@ describe('HTTP queries', () => {
   it('answers a bulk query in request order, pages through online clients and counts them', async () => {
     const ids = Array.from({ length: 30 }, (_, i) => `e2e-bulk-${String(i).padStart(2, '0')}`);
     const sessions = await Promise.all(ids.map((id, i) => WireClient.session(edgePort(i % 2), id)));
-    await waitFor(async () => {
-      const res = await fetch(`${stack.apiUrl}/v1/presence/query`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ clientIds: ['e2e-nobody', ...ids] }),
-      });
-      const body = (await res.json()) as { results: { clientId: string; online: boolean }[] };
-      return body.results.filter((r) => r.online).length === 30 ? body : false;
-    }, { what: 'all 30 online in a bulk query' }).then((body) => {
+    await waitFor(
+      async () => {
+        const res = await fetch(`${stack.apiUrl}/v1/presence/query`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ clientIds: ['e2e-nobody', ...ids] }),
+        });
+        const body = (await res.json()) as { results: { clientId: string; online: boolean }[] };
+        return body.results.filter((r) => r.online).length === 30 ? body : false;
+      },
+      { what: 'all 30 online in a bulk query' },
+    ).then((body) => {
       expect(body.results.map((r) => r.clientId)).toEqual(['e2e-nobody', ...ids]);
       expect(body.results[0]).toEqual({ clientId: 'e2e-nobody', online: false, lastSeenAt: null });
     });
@@ -172,7 +183,9 @@ describe('HTTP queries', () => {
     expect(new Set(listed).size).toBe(listed.length);
 
     const stats = (await (await fetch(`${stack.apiUrl}/v1/stats`)).json()) as {
-      onlineClients: number; sessions: number; nodes: { node: string; sessions: number }[];
+      onlineClients: number;
+      sessions: number;
+      nodes: { node: string; sessions: number }[];
     };
     expect(stats.onlineClients).toBeGreaterThanOrEqual(30);
     expect(stats.sessions).toBeGreaterThanOrEqual(30);
@@ -202,6 +215,35 @@ describe('HTTP queries', () => {
       expect({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code }).toEqual({ status, code });
     }
   });
+
+  it('says what to send instead: a JSON content type, a client id, POST for the batch lookup', async () => {
+    const answer = async (pending: Promise<Response>) => {
+      const res = await pending;
+      const { error } = (await res.json()) as { error: { code: string; message: string } };
+      return { status: res.status, code: error.code, message: error.message, allow: res.headers.get('allow') };
+    };
+    // What `curl -d '…'` sends without -H: a form.
+    const form = await answer(
+      fetch(`${stack.apiUrl}/v1/presence/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: '{"clientIds":["a"]}',
+      }),
+    );
+    expect(form).toMatchObject({ status: 415, code: 'unsupported_media_type' });
+    expect(form.message).toContain('content-type: application/json');
+    const empty = await answer(fetch(`${stack.apiUrl}/v1/presence/query`, { method: 'POST' }));
+    expect(empty).toMatchObject({ status: 400, code: 'bad_request' });
+    expect(empty.message).toContain('{"clientIds": ["alice", "bob"]}');
+    const noId = await answer(fetch(`${stack.apiUrl}/v1/presence/`));
+    expect(noId).toMatchObject({ status: 400, code: 'bad_client_id' });
+    expect(noId.message).toContain('the client id is empty');
+    expect(await answer(fetch(`${stack.apiUrl}/v1/presence/query`))).toMatchObject({
+      status: 405,
+      code: 'method_not_allowed',
+      allow: 'POST',
+    });
+  });
 });
 
 describe('SSE', () => {
@@ -228,9 +270,9 @@ describe('SSE', () => {
     await waitFor(() => resumed.events<Event>().filter((e) => e.clientId.startsWith('e2e-sse-')).length >= 18, {
       what: 'the 18 missed events',
     });
-    // Give a repeat (if there were one) the chance to show up before judging.
-    const settle = Date.now() + 500;
-    await waitFor(() => Date.now() > settle, { what: 'settle' });
+    // A sentinel event written after them: once resumed has it, a repeat would have come before it.
+    const sentinel = await sentinelOnline(store);
+    await waitFor(() => resumed.events<Event>().some((e) => e.clientId === sentinel), { what: 'the sentinel event' });
     const seenBefore = subscriber.events<Event>().filter((e) => e.clientId.startsWith('e2e-sse-'));
     const seenAfter = resumed.events<Event>().filter((e) => e.clientId.startsWith('e2e-sse-'));
     const reference = live.events<Event>().filter((e) => e.clientId.startsWith('e2e-sse-'));

@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Cluster, Redis } from 'ioredis';
 import { KeySpace } from '@presence/presence-store';
 import { recordFigure } from '../support/figures.js';
 import { SseClient } from '../support/sse-client.js';
-import { Stack } from '../support/stack.js';
-import { connectTestRedis, testRedisMode, testRedisUrl } from '../support/test-store.js';
+import { testRedisMode } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
+import { sentinelOnline } from '../support/sentinel.js';
 import { WireClient } from '../support/wire-client.js';
+import { useStack, useEvents, useTestStore } from '../support/use-stack.js';
 
 interface Event {
   id: string;
@@ -16,22 +17,9 @@ interface Event {
 }
 
 const SHARDS = 16;
-let stack: Stack;
-let redis: Redis;
-let live: SseClient;
-
-beforeAll(async () => {
-  stack = await Stack.start({ redisUrl: testRedisUrl(), edges: 2, sweepers: 2, shards: SHARDS });
-  redis = connectTestRedis();
-  live = await SseClient.open(`${stack.apiUrl}/v1/events`);
-  await waitFor(() => live.lastEventId !== null, { what: 'SSE open' });
-});
-
-afterAll(async () => {
-  live?.close();
-  redis?.disconnect();
-  await stack?.stop();
-});
+const stack = useStack({ edges: 2, sweepers: 2, shards: SHARDS });
+const { redis, store } = useTestStore(stack, SHARDS);
+const live = useEvents(stack);
 
 /** The Redis servers that hold data: every master of a cluster, or the one server. */
 function masters(): (Redis | Cluster)[] {
@@ -83,7 +71,8 @@ describe(`sharding over ${SHARDS} shards (${testRedisMode()} Redis)`, () => {
 
     await stack.edges[0]?.stop('SIGKILL');
     await waitFor(() => live.events<Event>().filter((e) => e.type === 'offline').length === doomedIds.length, {
-      timeoutMs: 15_000, what: 'expired events for every shard',
+      timeoutMs: 15_000,
+      what: 'expired events for every shard',
     });
     const offline = live.events<Event>().filter((e) => e.type === 'offline');
     expect(offline.every((e) => e.reason === 'expired' && e.clientId.startsWith('shard-a-'))).toBe(true);
@@ -96,7 +85,8 @@ describe(`sharding over ${SHARDS} shards (${testRedisMode()} Redis)`, () => {
         masters: masters().length,
         'shard streams per master': streamsPerMaster.map((s) => s.length).join('/'),
         'shards with expired events': new Set(offline.map((e) => Number(e.id.split('-')[0]))).size,
-        'false offline on the other edge': live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('shard-b-')).length,
+        'false offline on the other edge': live.events<Event>().filter((e) => e.type === 'offline' && e.clientId.startsWith('shard-b-'))
+          .length,
       },
     });
     for (const session of doomed) session.client.destroy();
@@ -109,14 +99,19 @@ describe(`sharding over ${SHARDS} shards (${testRedisMode()} Redis)`, () => {
     const subscriber = await SseClient.open(`${stack.apiUrl}/v1/events`);
     await waitFor(() => subscriber.lastEventId !== null, { what: 'SSE open' });
     const first = await Promise.all(ids.map((id) => WireClient.session(port, id)));
-    await waitFor(() => subscriber.events<Event>().filter((e) => e.clientId.startsWith('resume-')).length === SHARDS, { what: 'online events' });
+    await waitFor(() => subscriber.events<Event>().filter((e) => e.clientId.startsWith('resume-')).length === SHARDS, {
+      what: 'online events',
+    });
     const cursor = subscriber.lastEventId as string;
     subscriber.close();
     await Promise.all(first.map((s) => s.client.bye()));
     const resumed = await SseClient.open(`${stack.apiUrl}/v1/events`, cursor);
-    await waitFor(() => resumed.events<Event>().filter((e) => e.clientId.startsWith('resume-')).length >= SHARDS, { what: 'missed offline events' });
-    const settle = Date.now() + 500;
-    await waitFor(() => Date.now() > settle, { what: 'settle' });
+    await waitFor(() => resumed.events<Event>().filter((e) => e.clientId.startsWith('resume-')).length >= SHARDS, {
+      what: 'missed offline events',
+    });
+    // A sentinel event written after them: once resumed has it, a repeat would have come before it.
+    const sentinel = await sentinelOnline(store);
+    await waitFor(() => resumed.events<Event>().some((e) => e.clientId === sentinel), { what: 'the sentinel event' });
     const missed = resumed.events<Event>().filter((e) => e.clientId.startsWith('resume-'));
     expect(missed.length).toBe(SHARDS);
     expect(missed.every((e) => e.type === 'offline')).toBe(true);

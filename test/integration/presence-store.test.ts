@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { sessionMember, type PresenceEvent, type PresenceStore, type WriteOp, type WriteResult } from '@presence/presence-store';
-import { connectTestRedis, createTestStore } from '../support/test-store.js';
+import { KeySpace, PresenceStore, sessionMember, type PresenceEvent, type WriteOp, type WriteResult } from '@presence/presence-store';
+import { eventFromMessage } from '@presence/wire-format';
+import { connectTestRedis, createTestStore, testPrefix } from '../support/test-store.js';
 import { waitFor } from '../support/wait-for.js';
 
 let redis: Redis;
@@ -106,7 +107,9 @@ describe('session transitions', () => {
   it('stores PING state only for live sessions', async () => {
     const store = createTestStore(redis);
     await store.write(add('s1', 'dave'));
-    expect(await store.write({ kind: 'state', sessionId: 's1', clientId: 'dave', stateJson: '{"mood":"ok"}' })).toMatchObject({ stored: true });
+    expect(await store.write({ kind: 'state', sessionId: 's1', clientId: 'dave', stateJson: '{"mood":"ok"}' })).toMatchObject({
+      stored: true,
+    });
     expect(await store.write({ kind: 'state', sessionId: 'nope', clientId: 'dave', stateJson: '{}' })).toMatchObject({ stored: false });
     expect((await store.getClient('dave')).sessions[0]?.meta).toEqual({ mood: 'ok' });
   });
@@ -117,12 +120,56 @@ describe('refresh and sweep', () => {
     const store = createTestStore(redis, { shards: 1 });
     await store.write(add('s1', 'erin', 1_000));
     const refreshed = await store.write({
-      kind: 'refresh', shard: 0, ttlMs: 30_000, members: [sessionMember('s1', 'erin'), sessionMember('gone', 'erin')],
+      kind: 'refresh',
+      ttlMs: 30_000,
+      sessions: [
+        { sessionId: 's1', clientId: 'erin' },
+        { sessionId: 'gone', clientId: 'erin' },
+      ],
     });
-    expect(refreshed).toMatchObject({ missing: [sessionMember('gone', 'erin')] });
+    expect(refreshed).toMatchObject({ missing: ['gone'] });
     const deadline = Number(await redis.zscore(store.keys.shard(0).deadlines, sessionMember('s1', 'erin')));
     expect(deadline - (await redisNow())).toBeGreaterThan(20_000);
     expect(await redis.zscore(store.keys.shard(0).deadlines, sessionMember('gone', 'erin'))).toBeNull();
+  });
+
+  it('refreshes sessions of every shard, many more than one script call takes, and names the missing ones', async () => {
+    const store = createTestStore(redis, { shards: 2 });
+    // More sessions per shard than Lua's unpack takes (8000): only calls of up to 1000 can renew them.
+    const sessions = Array.from({ length: 20_000 }, (_, i) => ({ sessionId: `s${i}`, clientId: `c${i % 5_000}` }));
+    const added = await store.execute(sessions.map(({ sessionId, clientId }) => add(sessionId, clientId, 1_000)));
+    expect(added.every((result) => result.ok)).toBe(true);
+    const unknown = [
+      { sessionId: 'gone-1', clientId: 'c1' },
+      { sessionId: 'gone-2', clientId: 'someone-else' },
+    ];
+    const before = await redisNow();
+    const refreshed = await store.write({
+      kind: 'refresh',
+      ttlMs: 60_000,
+      sessions: [...unknown.slice(0, 1), ...sessions, ...unknown.slice(1)],
+    });
+    expect(refreshed.kind === 'refresh' && refreshed.missing.sort()).toEqual(['gone-1', 'gone-2']);
+    expect(refreshed.kind === 'refresh' && refreshed.now).toBeGreaterThanOrEqual(before);
+    const renewed = await Promise.all(
+      store.keys.allShards().map(async (keys) => {
+        const [, earliest] = await redis.zrange(keys.deadlines, '0', '0', 'WITHSCORES');
+        return { sessions: await redis.zcard(keys.deadlines), earliest: Number(earliest) };
+      }),
+    );
+    expect(renewed.reduce((sum, shard) => sum + shard.sessions, 0)).toBe(sessions.length);
+    for (const shard of renewed) {
+      expect(shard.sessions).toBeGreaterThan(8_000);
+      expect(shard.earliest).toBeGreaterThanOrEqual(before + 60_000);
+    }
+  });
+
+  it('refreshing no session still reports Redis time', async () => {
+    const store = createTestStore(redis);
+    const before = await redisNow();
+    const refreshed = await store.write({ kind: 'refresh', ttlMs: 1_000, sessions: [] });
+    expect(refreshed).toMatchObject({ kind: 'refresh', missing: [] });
+    expect(refreshed.kind === 'refresh' && refreshed.now).toBeGreaterThanOrEqual(before);
   });
 
   it('expires sessions whose deadline passed, and two racing sweeps write one event', async () => {
@@ -245,7 +292,31 @@ describe('queries', () => {
     const stats = await store.stats();
     expect(stats.onlineClients).toBe(2);
     expect(stats.sessions).toBe(3);
-    expect(stats.nodes).toMatchObject([{ node: 'n1', sessions: 3, alive: true }]);
+    expect(stats.nodes).toMatchObject([{ node: 'n1', sessions: 3, alive: true, version: null }]);
+  });
+
+  it("reports each node's version, and keeps sweepers apart from the edge nodes", async () => {
+    const prefix = testPrefix();
+    const store = new PresenceStore(redis, {
+      keys: new KeySpace(prefix, 2),
+      eventsMaxLen: 1_000,
+      lastSeenTtlMs: 60_000,
+      nodeVersion: '1.2.3-rc.1',
+    });
+    await store.nodeBeat('edge-a', 10_000, 5, 100, 60_000);
+    await store.sweeperBeat('sweeper-a', 10_000, 200, 60_000);
+    expect(await store.nodes()).toEqual([
+      { node: 'edge-a', sessions: 5, startedAt: 100, lastSeenAt: expect.any(Number), version: '1.2.3-rc.1', alive: true },
+    ]);
+    expect(await store.sweepers()).toEqual([
+      { node: 'sweeper-a', sessions: 0, startedAt: 200, lastSeenAt: expect.any(Number), version: '1.2.3-rc.1', alive: true },
+    ]);
+    await store.removeSweeper('sweeper-a');
+    expect(await store.sweepers()).toEqual([]);
+    expect((await store.stats()).nodes.map((node) => node.node)).toEqual(['edge-a']);
+    expect(
+      () => new PresenceStore(redis, { keys: new KeySpace(prefix, 2), eventsMaxLen: 1, lastSeenTtlMs: 1, nodeVersion: '1"}' }),
+    ).toThrow(/nodeVersion must be/);
   });
 });
 
@@ -275,10 +346,13 @@ describe('offline grace, real end times and lost state', () => {
     const endedAt = (added.kind === 'add' ? added.now : 0) + 3;
     await waitFor(async () => (await redisNow()) > endedAt + 5, { what: 'the end time to be in the past' });
     await store.write(remove('s1', 'hank', 'shutdown', { graceMs: 20, endedAt }));
-    const swept = await waitFor(async () => {
-      const result = await store.sweepShard(0, 100);
-      return result.removed === 1 ? result : false;
-    }, { what: 'the grace to run out' });
+    const swept = await waitFor(
+      async () => {
+        const result = await store.sweepShard(0, 100);
+        return result.removed === 1 ? result : false;
+      },
+      { what: 'the grace to run out' },
+    );
     expect(swept.offline).toBe(1);
     const offline = (await allEvents(store)).find((e) => e.type === 'offline');
     expect(offline).toMatchObject({ reason: 'shutdown', at: endedAt, sessionId: 's1' });
@@ -301,9 +375,7 @@ describe('offline grace, real end times and lost state', () => {
     const op = remove('lost', 'jill', 'leave', { node: 'n9', registeredAt, endedAt: registeredAt + 500 });
     expect(await store.write(op)).toMatchObject({ existed: false, eventId: expect.any(String) });
     expect(await store.write(op)).toMatchObject({ existed: false, eventId: null });
-    expect((await allEvents(store)).map((e) => [e.type, e.reason, e.node, e.at])).toEqual([
-      ['offline', 'leave', 'n9', registeredAt + 500],
-    ]);
+    expect((await allEvents(store)).map((e) => [e.type, e.reason, e.node, e.at])).toEqual([['offline', 'leave', 'n9', registeredAt + 500]]);
   });
 
   it('rejects a session over the per-client limit without writing anything', async () => {
@@ -318,10 +390,21 @@ describe('offline grace, real end times and lost state', () => {
 
 describe('batched session ends (remove-sessions)', () => {
   type Remove = WriteOp & { kind: 'remove' };
-  const remove = (sessionId: string, clientId: string, reason: Remove['reason'], extra: Partial<Remove> = {}): Remove =>
-    ({ kind: 'remove', sessionId, clientId, reason, ...extra });
+  const remove = (sessionId: string, clientId: string, reason: Remove['reason'], extra: Partial<Remove> = {}): Remove => ({
+    kind: 'remove',
+    sessionId,
+    clientId,
+    reason,
+    ...extra,
+  });
   const summary = (results: WriteResult[]) =>
-    results.map((r) => (!r.ok ? ['failed', r.kind] : r.kind === 'remove' ? [r.kind, r.existed, r.eventId !== null] : [r.kind, 'eventId' in r && r.eventId !== null]));
+    results.map((r) =>
+      !r.ok
+        ? ['failed', r.kind]
+        : r.kind === 'remove'
+          ? [r.kind, r.existed, r.eventId !== null]
+          : [r.kind, 'eventId' in r && r.eventId !== null],
+    );
 
   it('ends several sessions of one client in one call with one offline event, at the last', async () => {
     const store = createTestStore(redis, { shards: 1 });
@@ -432,13 +515,20 @@ describe('batched session ends (remove-sessions)', () => {
       const results = batched ? await store.execute(ops) : await Promise.all(ops.map((op) => store.write(op)));
       const events = (await allEvents(store)).map((e) => [e.type, e.clientId, e.sessionId, e.reason]);
       const clients = await Promise.all(['ann', 'ben', 'cy', 'xena'].map((id) => store.getClient(id)));
-      const state = clients.map((c) => [c.clientId, c.online, c.lastSeenAt !== null, c.sessions.map((s) => [s.sessionId, s.endedAt !== null])]);
+      const state = clients.map((c) => [
+        c.clientId,
+        c.online,
+        c.lastSeenAt !== null,
+        c.sessions.map((s) => [s.sessionId, s.endedAt !== null]),
+      ]);
       return { results: summary(results), events, state };
     };
     const oneByOne = await run(false);
     expect(await run(true)).toEqual(oneByOne);
+    // cy's shutdown lingers, but its timeout ended later: that end takes cy offline (docs/data-model.md).
     expect(oneByOne.events.filter((e) => e[0] === 'offline')).toEqual([
       ['offline', 'ann', 'a2', 'closed'],
+      ['offline', 'cy', 'c2', 'timeout'],
       ['offline', 'xena', 'x1', 'leave'],
     ]);
   });
@@ -456,7 +546,8 @@ describe('batched session ends (remove-sessions)', () => {
     expect(offline.length).toBe(800);
     const eventOf = new Map(offline.map((e) => [e.clientId, e.id]));
     results.forEach((r, i) => {
-      if (r.ok && r.kind === 'remove' && r.eventId !== null) expect(`${store.keys.shardOf(ids[i] as string)}-${r.eventId}`).toBe(eventOf.get(ids[i] as string));
+      if (r.ok && r.kind === 'remove' && r.eventId !== null)
+        expect(`${store.keys.shardOf(ids[i] as string)}-${r.eventId}`).toBe(eventOf.get(ids[i] as string));
     });
     expect((await store.stats()).onlineClients).toBe(400);
   });
@@ -512,5 +603,58 @@ describe('batched session ends (remove-sessions)', () => {
     ]);
     const failure = results[2];
     expect(failure?.ok === false && failure.error.message).toMatch(/WRONGTYPE/);
+  });
+});
+
+describe('event encoding (emit-event.lua against @presence/wire-format)', () => {
+  it('publishes every event as JSON that decodes to its stream entry, for ids and node names that need escaping', async () => {
+    const store = createTestStore(redis, { shards: 2 });
+    const published: string[] = [];
+    const listener = (channel: string, message: string) => {
+      if (channel === store.keys.eventsChannel) published.push(message);
+    };
+    subscriber.on('message', listener);
+    await subscriber.subscribe(store.keys.eventsChannel);
+
+    // Client ids are validated before a real client reaches the store; these are not, so that the
+    // hand-built JSON meets everything cjson must escape (and a slash, which cjson escapes and
+    // JSON.stringify does not), plus multi-byte UTF-8.
+    const odd = ['quote"d', 'back\\slash', 'new\nline\ttab', 'ctrl\u0001\u001f\u007f', 'slash/</script>', 'unicode é ✓ 𝄞', "brace{d} it's"];
+    const now = await redisNow();
+    for (const [i, text] of odd.entries()) {
+      const clientId = `c${i}-${text}`;
+      const node = `node ${text}`;
+      // online, then offline by `leave`
+      await store.write(add(`a${i}-${text}`, clientId, 60_000, node));
+      await store.write({ kind: 'remove', sessionId: `a${i}-${text}`, clientId, reason: 'leave', node });
+      // online, lingering after `closed`, then offline by the sweeper with its own reason and end time
+      await store.write(add(`b${i}-${text}`, clientId, 60_000, node));
+      await store.write({ kind: 'remove', sessionId: `b${i}-${text}`, clientId, reason: 'closed', graceMs: 1, endedAt: now, node });
+      // online, then expired
+      await store.write(add(`c${i}-${text}`, `${clientId}-x`, 1, node));
+      // offline for a session Redis never knew (it lost the client's state)
+      await store.write({
+        kind: 'remove',
+        sessionId: `d${i}-${text}`,
+        clientId: `${clientId}-y`,
+        reason: 'timeout',
+        node,
+        registeredAt: now,
+      });
+    }
+    // Every deadline is at most 1 ms after the last write (the loop may take longer than that).
+    const written = await redisNow();
+    await waitFor(async () => (await redisNow()) > written + 1, { what: 'deadlines to pass' });
+    for (let shard = 0; shard < store.keys.shardCount; shard += 1) await store.sweepShard(shard, 1_000);
+
+    const stored = (await allEvents(store)).sort((a, b) => a.id.localeCompare(b.id));
+    expect(stored.length).toBe(7 * odd.length);
+    expect(new Set(stored.map((event) => event.reason))).toEqual(new Set([null, 'leave', 'closed', 'expired', 'timeout']));
+    expect(new Set(stored.map((event) => event.node))).toEqual(new Set(odd.map((text) => `node ${text}`)));
+    await waitFor(() => published.length === stored.length, { what: 'a message per event' });
+    const decoded = published.map((message) => eventFromMessage(message)).sort((a, b) => (a?.id ?? '').localeCompare(b?.id ?? ''));
+    expect(decoded).toEqual(stored);
+    subscriber.off('message', listener);
+    await subscriber.unsubscribe(store.keys.eventsChannel);
   });
 });

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait-for.js';
 
-const BIN = fileURLToPath(new URL('../../services/cli/bin/presence.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = `${ROOT}services/cli/bin/presence.js`;
 
 export interface CliResult {
   code: number | null;
@@ -35,15 +36,33 @@ export function runPresence(args: readonly string[], env: Record<string, string>
   });
 }
 
+export interface PresenceProcessOptions {
+  /**
+   * Run it as a user types it in the checkout, `npx presence …`, as the leader of its own process
+   * group: `stop` then signals the whole group, as a terminal's Ctrl-C does.
+   */
+  npx?: boolean;
+}
+
 /** A long-running `presence` (watch, connect) whose output a test reads as it comes. */
 export class PresenceProcess {
   readonly child: ChildProcess;
   stdout = '';
   stderr = '';
   readonly exited: Promise<number | null>;
+  private readonly group: boolean;
 
-  constructor(args: readonly string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(args: readonly string[], env: Record<string, string> = {}, options: PresenceProcessOptions = {}) {
+    this.group = options.npx === true;
+    this.child = this.group
+      ? spawn('npx', ['--no', 'presence', ...args], {
+          cwd: ROOT,
+          // npm keeps its cache and logs under HOME.
+          env: { ...cliEnv(env), HOME: process.env.HOME ?? '/tmp' },
+          stdio: ['pipe', 'pipe', 'pipe'],
+          detached: true,
+        })
+      : spawn(process.execPath, [BIN, ...args], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
@@ -69,10 +88,16 @@ export class PresenceProcess {
   /** Sends a signal and waits for the exit code; SIGKILLs after `timeoutMs`. */
   async stop(signal: NodeJS.Signals = 'SIGINT', timeoutMs = 10_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
-    this.child.kill(signal);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    if (this.group && this.child.pid !== undefined) process.kill(-this.child.pid, signal);
+    else this.child.kill(signal);
+    const timer = setTimeout(() => this.kill(), timeoutMs);
     const code = await this.exited;
     clearTimeout(timer);
     return code;
+  }
+
+  private kill(): void {
+    if (this.group && this.child.pid !== undefined) process.kill(-this.child.pid, 'SIGKILL');
+    else this.child.kill('SIGKILL');
   }
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
 import { RedisCluster } from './redis-cluster.js';
 import { RedisServer } from './redis-server.js';
@@ -11,9 +12,10 @@ declare module 'vitest' {
 
 /**
  * The shared test Redis, in order of preference: a local three-master cluster with
- * TEST_REDIS_CLUSTER=1; REDIS_URL; a container when a container runtime
- * exists (testcontainers); otherwise a redis-server from PATH on a free port. Each test file uses its
- * own key prefix, so files share it safely.
+ * TEST_REDIS_CLUSTER=1; REDIS_URL; a redis-server from PATH on a free port; otherwise a container
+ * (testcontainers) when a container runtime exists. A local redis-server comes before a container so
+ * that the suite runs the same whether or not a Docker engine happens to be up. Each test file uses
+ * its own key prefix, so files share it safely.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (process.env.TEST_REDIS_CLUSTER === '1') {
@@ -28,14 +30,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('redisUrl', process.env.REDIS_URL);
     return async () => {};
   }
-  const container = await startContainer();
-  if (container !== null) {
-    project.provide('redisUrl', container.url);
-    return container.stop;
+  if (hasRedisServer()) {
+    const server = await RedisServer.start();
+    project.provide('redisUrl', server.url);
+    return () => server.stop();
   }
-  const server = await RedisServer.start();
-  project.provide('redisUrl', server.url);
-  return () => server.stop();
+  const container = await startContainer();
+  if (container === null) throw new Error('tests need redis-server on PATH, a container runtime, or REDIS_URL');
+  project.provide('redisUrl', container.url);
+  return container.stop;
+}
+
+function hasRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 async function startContainer(): Promise<{ url: string; stop: () => Promise<void> } | null> {
@@ -53,7 +60,6 @@ async function startContainer(): Promise<{ url: string; stop: () => Promise<void
       },
     };
   } catch {
-    // No container runtime (the machines here have none): fall back to redis-server.
     return null;
   }
 }

@@ -32,11 +32,30 @@ export class RedisCluster {
       busPorts.push(await freePort());
     }
     const processes = ports.map((port, i) =>
-      spawn('redis-server', [
-        '--port', String(port), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1', '--dir', dir,
-        '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-        '--cluster-node-timeout', '5000',
-      ], { stdio: 'ignore' }),
+      spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--cluster-port',
+          String(busPorts[i]),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '5000',
+        ],
+        { stdio: 'ignore' },
+      ),
     );
     const cluster = new RedisCluster(ports, processes);
     try {
@@ -53,13 +72,16 @@ export class RedisCluster {
     for (const port of ports) {
       await waitFor(() => pingRedis(port), { timeoutMs: 10_000, what: `cluster node ${port}` });
     }
-    const create = spawnSync('redis-cli', [
-      '--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes',
-    ], { encoding: 'utf8', timeout: 30_000 });
+    const create = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
     for (const port of ports) {
       await waitFor(async () => (await clusterInfo(port)).includes('cluster_state:ok'), {
-        timeoutMs: 20_000, what: `cluster_state:ok on ${port}`,
+        timeoutMs: 20_000,
+        what: `cluster_state:ok on ${port}`,
       });
     }
   }

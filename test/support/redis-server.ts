@@ -41,8 +41,18 @@ export class RedisServer {
 
   async start(): Promise<void> {
     const args = [
-      '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
-      '--appendonly', this.options.appendOnly ? 'yes' : 'no', '--appendfsync', 'always',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      this.options.appendOnly ? 'yes' : 'no',
+      '--appendfsync',
+      'always',
       ...(this.options.extraArgs ?? []),
     ];
     this.process = spawn('redis-server', args, { stdio: 'ignore' });
@@ -56,6 +66,16 @@ export class RedisServer {
 
   async stop(): Promise<void> {
     await this.signal('SIGTERM');
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open and nothing is answered, for every client alike. */
+  freeze(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server run again (SIGCONT): it answers everything it was sent meanwhile. */
+  thaw(): void {
+    this.process?.kill('SIGCONT');
   }
 
   private async signal(signal: NodeJS.Signals): Promise<void> {

@@ -7,9 +7,30 @@ const root = new URL('../../', import.meta.url);
 const dir = new URL('.test-logs/figures/', root);
 const doc = new URL('docs/reliability.md', root);
 const ORDER = [
-  'redis-outage-empty', 'redis-outage-aof', 'edge-crash', 'offline-grace', 'rolling-restart', 'sweeper-failover',
-  'slow-subscriber', 'api-restart', 'sharding-standalone', 'sharding-cluster', 'slowloris', 'backpressure',
-  'edge-fuzz', 'http-fuzz', 'limits', 'auth',
+  'redis-outage-empty',
+  'redis-outage-aof',
+  'edge-partition',
+  'edge-partition-outage',
+  'sentinel-failover',
+  'edge-crash',
+  'multi-device-end',
+  'offline-grace',
+  'rolling-restart',
+  'sweeper-failover',
+  'webhook-worker-crash',
+  'webhook-worker-crash-channels',
+  'webhook-two-workers',
+  'webhook-redis-aof',
+  'slow-subscriber',
+  'api-restart',
+  'sharding-standalone',
+  'sharding-cluster',
+  'slowloris',
+  'backpressure',
+  'edge-fuzz',
+  'http-fuzz',
+  'limits',
+  'auth',
 ];
 
 let files = [];
@@ -25,15 +46,13 @@ figures.sort((a, b) => rank(a.id) - rank(b.id) || a.id.localeCompare(b.id));
 
 const cell = (text) => String(text).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const rows = figures.map((f) => {
-  const measured = Object.entries(f.measured).map(([k, v]) => `${cell(k)}: **${cell(v)}**`).join('<br>');
+  const measured = Object.entries(f.measured)
+    .map(([k, v]) => `${cell(k)}: **${cell(v)}**`)
+    .join('<br>');
   const size = f.full ? 'full' : 'CI (reduced)';
   return `| ${cell(f.fault)} | ${cell(f.test)} | ${measured} | ${size}, ${f.at.slice(0, 10)} |`;
 });
-const table = [
-  '| fault or input | what the test does | measured | run |',
-  '|---|---|---|---|',
-  ...rows,
-].join('\n');
+const table = ['| fault or input | what the test does | measured | run |', '|---|---|---|---|', ...rows].join('\n');
 
 const text = readFileSync(doc, 'utf8');
 const start = '<!-- figures:start -->';

@@ -1,4 +1,5 @@
 import { request, type ClientRequest } from 'node:http';
+import { recordSseFrame } from './contract-recorder.js';
 
 export interface SseMessage {
   id: string | null;
@@ -16,17 +17,20 @@ export class SseClient {
   status = 0;
   private request: ClientRequest | null = null;
   private buffer = '';
+  private url = '';
   ended = false;
 
-  static async open(url: string, lastEventId?: string): Promise<SseClient> {
+  /** `headers` are sent as given (e.g. `authorization`). */
+  static async open(url: string, lastEventId?: string, headers: Record<string, string> = {}): Promise<SseClient> {
     const client = new SseClient();
-    await client.start(url, lastEventId);
+    await client.start(url, lastEventId, headers);
     return client;
   }
 
-  private start(url: string, lastEventId?: string): Promise<void> {
+  private start(url: string, lastEventId: string | undefined, extraHeaders: Record<string, string>): Promise<void> {
+    this.url = url;
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { accept: 'text/event-stream' };
+      const headers: Record<string, string> = { ...extraHeaders, accept: 'text/event-stream' };
       if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
       const req = request(url, { headers }, (res) => {
         this.status = res.statusCode ?? 0;
@@ -57,6 +61,8 @@ export class SseClient {
       this.buffer = this.buffer.slice(end + 2);
       let id: string | null = null;
       let event = 'message';
+      let named: string | null = null;
+      let retry: string | null = null;
       const data: string[] = [];
       for (const line of block.split('\n')) {
         if (line.startsWith(':')) continue;
@@ -64,8 +70,13 @@ export class SseClient {
         const field = colon === -1 ? line : line.slice(0, colon);
         const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
         if (field === 'id') id = value;
-        else if (field === 'event') event = value;
+        else if (field === 'event') event = named = value;
         else if (field === 'data') data.push(value);
+        else if (field === 'retry') retry = value;
+      }
+      // The contract test holds every frame against the OpenAPI document (comment-only blocks are no frames).
+      if (id !== null || named !== null || retry !== null || data.length > 0) {
+        recordSseFrame(this.url, { id, event: named, data: data.length > 0 ? data.join('\n') : null, retry });
       }
       if (id !== null) this.lastEventId = id;
       if (data.length > 0) this.messages.push({ id, event, data: data.join('\n') });

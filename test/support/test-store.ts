@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { KeySpace, PresenceStore, createRedisConnection } from '@presence/presence-store';
+import { ChannelStore, KeySpace, PresenceStore, createRedisConnection } from '@presence/presence-store';
 
 /** A key prefix of a test's own, so tests share one Redis without seeing each other's keys. */
 export function testPrefix(): string {
@@ -31,4 +31,15 @@ export function createTestStore(
     eventsMaxLen: 10_000,
     lastSeenTtlMs: options.lastSeenTtlMs ?? 60_000,
   });
+}
+
+/** A presence store of a test's own (createTestStore) and the channel store on its key space. */
+export interface TestChannels {
+  store: PresenceStore;
+  channels: ChannelStore;
+}
+
+export function createTestChannels(redis: Redis | Cluster): TestChannels {
+  const store = createTestStore(redis);
+  return { store, channels: new ChannelStore(redis, { keys: store.keys }) };
 }

@@ -6,17 +6,18 @@ export interface WaitOptions {
 }
 
 /**
- * Polls `check` until it returns a value other than undefined/false, or fails after the deadline
- * with the last error or value seen. The deadline is the bound the test states.
+ * Polls `check` until it returns a value other than undefined, null or false (a value it found, or
+ * true), or fails after the deadline with the last error or value seen. The deadline is the bound the
+ * test states.
  */
-export async function waitFor<T>(check: () => T | Promise<T>, options: WaitOptions = {}): Promise<Exclude<T, false | undefined>> {
+export async function waitFor<T>(check: () => T | Promise<T>, options: WaitOptions = {}): Promise<Exclude<T, false | undefined | null>> {
   const { timeoutMs = 10_000, intervalMs = 25, what = 'condition' } = options;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value !== undefined && value !== false) return value as Exclude<T, false | undefined>;
+      if (value !== undefined && value !== null && value !== false) return value as Exclude<T, false | undefined | null>;
       last = value;
     } catch (error) {
       last = error;

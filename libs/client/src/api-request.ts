@@ -54,13 +54,22 @@ function failureDetail(error: unknown): string {
 }
 
 /** One JSON request with a timeout; every failure becomes a PresenceApiError. */
-export async function apiRequest<T>(target: ApiTarget, timeoutMs: number, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+export async function apiRequest<T>(
+  target: ApiTarget,
+  timeoutMs: number,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<T> {
   let status: number;
   let text: string;
   try {
     const res = await fetch(apiUrl(target, path), {
       method,
-      headers: apiHeaders(target, body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' }),
+      headers: apiHeaders(
+        target,
+        body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      ),
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(timeoutMs),
     });
@@ -73,6 +82,8 @@ export async function apiRequest<T>(target: ApiTarget, timeoutMs: number, method
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new PresenceApiError('bad_response', `the API at ${target.baseUrl} answered ${status} with something that is not JSON`, status, { cause: error });
+    throw new PresenceApiError('bad_response', `the API at ${target.baseUrl} answered ${status} with something that is not JSON`, status, {
+      cause: error,
+    });
   }
 }

@@ -1,5 +1,6 @@
-// Shapes of the HTTP API's answers (README, "HTTP API"). Kept here rather than imported from the
-// server's store so that the SDK depends on the wire format only.
+// Shapes of the HTTP API's answers (README, "HTTP API"), as the SDK promises them to its users:
+// wider than the server's own types where a newer server may add values (reasons). Redis events are
+// decoded by @presence/wire-format, whose PresenceEvent fits this one.
 
 export type PresenceEventType = 'online' | 'offline';
 
@@ -61,4 +62,42 @@ export interface PresenceStats {
   onlineClients: number;
   sessions: number;
   nodes: NodeStats[];
+}
+
+export type ChannelEventType = 'join' | 'leave' | 'update';
+
+/** One transition of a client in a channel (docs/protocol.md, "Channel events"). */
+export interface ChannelEvent {
+  /** The entry id in the channel's stream. */
+  id: string;
+  type: ChannelEventType;
+  channel: string;
+  clientId: string;
+  sessionId: string;
+  node: string;
+  /** On `leave`: `left` (LEAVE) or the reason the session ended; null otherwise. */
+  reason: string | null;
+  at: number;
+  occupancy: ChannelOccupancy;
+  /** Grows with every event of the channel: drop an event older than one already applied. */
+  version: number;
+}
+
+export interface ChannelOccupancy {
+  clients: number;
+  sessions: number;
+}
+
+export interface ChannelMemberSession {
+  sessionId: string;
+  node: string;
+  joinedAt: number;
+  /** With `state: true` only. */
+  state?: Record<string, unknown> | null;
+}
+
+export interface ChannelMembersPage extends ChannelOccupancy {
+  channel: string;
+  members: { clientId: string; sessions: ChannelMemberSession[] }[];
+  nextCursor: string | null;
 }

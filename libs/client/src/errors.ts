@@ -65,7 +65,7 @@ export class PresenceApiError extends Error {
  */
 export class StreamConsumerError extends Error {
   readonly code: 'handler_failed' | 'redis_failed';
-  /** The event id (`<shard>-<entry id>`) the handler failed on, if any. */
+  /** The event the handler failed on, if any: its id (`<shard>-<entry id>`), or for a channel event `<channel>=<id>`. */
   readonly eventId: string | null;
 
   constructor(code: 'handler_failed' | 'redis_failed', message: string, eventId: string | null, options?: { cause?: unknown }) {

@@ -36,7 +36,8 @@ function script(responses: Scripted[]): void {
 }
 
 const event = (id: string, type: string, clientId: string) =>
-  `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify({ id: `0-${id}`, type, clientId, sessionId: 's', node: 'n', reason: null, at: 1 })}\n\n`;
+  `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify({ id: `0-${id}`, type, clientId, sessionId: 's', node: 'n', reason: null, at: 1 })}` +
+  '\n\n';
 
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -75,10 +76,16 @@ describe('EventStream', () => {
   });
 
   it('retries while the API is down or answers 503, then resumes from `after`', async () => {
-    script([{ status: 503, body: '{"error":{"code":"unavailable","message":"Redis is unavailable"}}' }, { chunks: [event('c3', 'online', 'c')], hang: true }]);
+    script([
+      { status: 503, body: '{"error":{"code":"unavailable","message":"Redis is unavailable"}}' },
+      { chunks: [event('c3', 'online', 'c')], hang: true },
+    ]);
     const codes: string[] = [];
     const stream = new EventStream({
-      baseUrl: 'http://api', after: 'c2', retryMs: 1, token: 'secret-token',
+      baseUrl: 'http://api',
+      after: 'c2',
+      retryMs: 1,
+      token: 'secret-token',
       onRetry: (r) => void codes.push((r.error as unknown as { code: string }).code),
     });
     for await (const item of stream) {
@@ -94,9 +101,14 @@ describe('EventStream', () => {
 
   it('throws what retrying cannot fix: 401, a bad cursor, a body that is not an event stream', async () => {
     script([{ status: 401, body: '{"error":{"code":"unauthorized","message":"a valid bearer token is required"}}' }]);
-    await expect(new EventStream({ baseUrl: 'http://api' })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'unauthorized', status: 401 });
+    await expect(new EventStream({ baseUrl: 'http://api' })[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+      code: 'unauthorized',
+      status: 401,
+    });
     script([{ status: 400, body: '{"error":{"code":"bad_cursor","message":"not an id from this stream"}}' }]);
-    await expect(new EventStream({ baseUrl: 'http://api', after: 'junk' })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'bad_cursor' });
+    await expect(new EventStream({ baseUrl: 'http://api', after: 'junk' })[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+      code: 'bad_cursor',
+    });
     script([{ type: 'text/html', chunks: ['<html>'] }]);
     await expect(new EventStream({ baseUrl: 'http://api' })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'bad_response' });
     expect(requests).toHaveLength(1);
@@ -105,11 +117,17 @@ describe('EventStream', () => {
   it('lets onRetry stop the retries (return false): the error is thrown', async () => {
     script([]);
     const stream = new EventStream({ baseUrl: 'http://api', onRetry: () => false });
-    await expect(stream[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'unreachable', message: expect.stringContaining('ECONNREFUSED') });
+    await expect(stream[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+      code: 'unreachable',
+      message: expect.stringContaining('ECONNREFUSED'),
+    });
   });
 
   it('treats a silent stream as dead after idleTimeoutMs and resumes', async () => {
-    script([{ chunks: ['id: c5\n\n'], hang: true }, { chunks: [event('c6', 'online', 'd')], hang: true }]);
+    script([
+      { chunks: ['id: c5\n\n'], hang: true },
+      { chunks: [event('c6', 'online', 'd')], hang: true },
+    ]);
     const retries: EventStreamRetry[] = [];
     const stream = new EventStream({ baseUrl: 'http://api', idleTimeoutMs: 50, retryMs: 1, onRetry: (r) => void retries.push(r) });
     for await (const item of stream) {

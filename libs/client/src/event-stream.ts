@@ -1,16 +1,21 @@
-import type { PresenceEvent, PresenceEventType } from './api-types.js';
+import { WakeableSleep } from '@presence/protocol';
+import type { ChannelEventType, PresenceEvent, PresenceEventType } from './api-types.js';
 import { apiHeaders, apiUrl, errorFromFailure, errorFromResponse, type ApiTarget } from './api-request.js';
 import { DEFAULTS } from './defaults.js';
 import { PresenceApiError } from './errors.js';
 import { SseParser } from './sse-parser.js';
-import { WakeableSleep } from './wakeable-sleep.js';
 
 export interface EventStreamOptions {
   /** The API's base URL, e.g. `http://127.0.0.1:8080`. */
   baseUrl: string;
   token?: string;
-  /** Only these event types (default: both). */
-  types?: readonly PresenceEventType[];
+  /** Only these event types (default: all of the stream's). */
+  types?: readonly (PresenceEventType | ChannelEventType)[];
+  /**
+   * The channel event stream of these channels (`GET /v1/events?channels=`: join, leave, update)
+   * instead of the client events. Create it with `PresenceHttpClient.channelEvents`, which types it.
+   */
+  channels?: readonly string[];
   /**
    * Start after this cursor (the `id` of an item from an earlier stream, stored by the consumer),
    * or `'0'` for every event still retained. Default: from now on.
@@ -39,10 +44,10 @@ export interface EventStreamRetry {
   lastEventId: string | null;
 }
 
-export interface EventStreamItem {
+export interface EventStreamItem<E = PresenceEvent> {
   /** The resume cursor right after this event: store it, and pass it as `after` to continue from here later. */
   id: string;
-  event: PresenceEvent;
+  event: E;
 }
 
 /**
@@ -56,11 +61,13 @@ export interface EventStreamItem {
  *
  * Iterate it once. Breaking out of the loop, close() or the abort signal end it.
  */
-export class EventStream implements AsyncIterable<EventStreamItem> {
+export class EventStream<E = PresenceEvent> implements AsyncIterable<EventStreamItem<E>> {
   /** The cursor the next connection resumes from; null until the stream first opened (when `after` was not given). */
   lastEventId: string | null;
   private readonly target: ApiTarget;
   private readonly path: string;
+  /** The SSE event names that carry events on this stream. */
+  private readonly eventNames: ReadonlySet<string>;
   private readonly options: EventStreamOptions;
   private retryMs: number;
   private readonly retryCapMs: number;
@@ -68,13 +75,17 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
   private closed = false;
   private current: AbortController | null = null;
   private readonly pause = new WakeableSleep();
-  private iterator: AsyncGenerator<EventStreamItem, void, undefined> | null = null;
+  private iterator: AsyncGenerator<EventStreamItem<E>, void, undefined> | null = null;
 
   constructor(options: EventStreamOptions) {
     this.options = options;
     this.target = { baseUrl: options.baseUrl.replace(/\/+$/, ''), token: options.token ?? null };
-    const types = options.types === undefined || options.types.length === 0 ? '' : `?types=${options.types.join(',')}`;
-    this.path = `/v1/events${types}`;
+    // Channel names and types hold only characters a query may carry as they are (`A-Z a-z 0-9 . _ : @ - /`).
+    const params: string[] = [];
+    if (options.channels !== undefined) params.push(`channels=${options.channels.join(',')}`);
+    if (options.types !== undefined && options.types.length > 0) params.push(`types=${options.types.join(',')}`);
+    this.eventNames = new Set(options.channels === undefined ? ['online', 'offline'] : ['join', 'leave', 'update']);
+    this.path = `/v1/events${params.length === 0 ? '' : `?${params.join('&')}`}`;
     this.lastEventId = options.after ?? null;
     this.retryMs = options.retryMs ?? DEFAULTS.eventsRetryMs;
     this.retryCapMs = options.retryCapMs ?? DEFAULTS.eventsRetryCapMs;
@@ -83,7 +94,7 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
     options.signal?.addEventListener('abort', () => this.close(), { once: true });
   }
 
-  [Symbol.asyncIterator](): AsyncGenerator<EventStreamItem, void, undefined> {
+  [Symbol.asyncIterator](): AsyncGenerator<EventStreamItem<E>, void, undefined> {
     this.iterator ??= this.run();
     return this.iterator;
   }
@@ -95,7 +106,7 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
     this.pause.wake();
   }
 
-  private async *run(): AsyncGenerator<EventStreamItem, void, undefined> {
+  private async *run(): AsyncGenerator<EventStreamItem<E>, void, undefined> {
     let attempt = 0;
     let opened = 0;
     try {
@@ -128,7 +139,7 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
   }
 
   /** One connection: yields its events until it ends (returns) or fails (throws). */
-  private async *connect(reconnected: boolean, onOpen: () => void): AsyncGenerator<EventStreamItem, void, undefined> {
+  private async *connect(reconnected: boolean, onOpen: () => void): AsyncGenerator<EventStreamItem<E>, void, undefined> {
     const controller = new AbortController();
     this.current = controller;
     const headers: Record<string, string> = { accept: 'text/event-stream', 'cache-control': 'no-cache' };
@@ -149,7 +160,9 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
     const type = res.headers.get('content-type') ?? '';
     if (!type.startsWith('text/event-stream') || res.body === null) {
       controller.abort();
-      throw new FatalStreamError(new PresenceApiError('bad_response', `the API answered ${JSON.stringify(type)}, not an event stream`, 200));
+      throw new FatalStreamError(
+        new PresenceApiError('bad_response', `the API answered ${JSON.stringify(type)}, not an event stream`, 200),
+      );
     }
     onOpen();
     this.options.onOpen?.({ reconnected, lastEventId: this.lastEventId });
@@ -162,10 +175,10 @@ export class EventStream implements AsyncIterable<EventStreamItem> {
         if (chunk === null) return;
         for (const message of parser.push(decoder.decode(chunk, { stream: true }))) {
           if (message.lastEventId !== '') this.lastEventId = message.lastEventId;
-          if (message.event === 'online' || message.event === 'offline') {
-            let event: PresenceEvent;
+          if (this.eventNames.has(message.event)) {
+            let event: E;
             try {
-              event = JSON.parse(message.data) as PresenceEvent;
+              event = JSON.parse(message.data) as E;
             } catch (error) {
               throw new FatalStreamError(new PresenceApiError('bad_response', 'an event was not valid JSON', 200, { cause: error }));
             }

@@ -1,4 +1,13 @@
-import type { ClientPresence, ListPage, PresenceStats, QueryResult } from './api-types.js';
+import type {
+  ChannelEvent,
+  ChannelEventType,
+  ChannelMembersPage,
+  ChannelOccupancy,
+  ClientPresence,
+  ListPage,
+  PresenceStats,
+  QueryResult,
+} from './api-types.js';
 import { apiRequest, type ApiTarget } from './api-request.js';
 import { DEFAULTS } from './defaults.js';
 import { PresenceApiError } from './errors.js';
@@ -76,6 +85,68 @@ export class PresenceHttpClient {
 
   stats(): Promise<PresenceStats> {
     return apiRequest(this.target, this.timeoutMs, 'GET', '/v1/stats');
+  }
+
+  /** A channel's occupancy. */
+  channel(channel: string): Promise<{ channel: string } & ChannelOccupancy> {
+    return apiRequest(this.target, this.timeoutMs, 'GET', `/v1/channels/${encodeURIComponent(channel)}`);
+  }
+
+  /** One page of a channel's members with their sessions, in clientId order. */
+  members(channel: string, options: ListOptions & { state?: boolean } = {}): Promise<ChannelMembersPage> {
+    const params = new URLSearchParams();
+    if (options.limit !== undefined) params.set('limit', String(options.limit));
+    if (options.cursor !== undefined && options.cursor !== null) params.set('cursor', options.cursor);
+    if (options.state === true) params.set('state', '1');
+    const query = params.toString() === '' ? '' : `?${params.toString()}`;
+    return apiRequest(this.target, this.timeoutMs, 'GET', `/v1/channels/${encodeURIComponent(channel)}/members${query}`);
+  }
+
+  /** Occupancy of up to 1000 channels, in the order asked. */
+  async occupancy(channels: readonly string[]): Promise<({ channel: string } & ChannelOccupancy)[]> {
+    const body = await apiRequest<{ channels: ({ channel: string } & ChannelOccupancy)[] }>(
+      this.target,
+      this.timeoutMs,
+      'POST',
+      '/v1/channels/occupancy',
+      { channels },
+    );
+    return body.channels;
+  }
+
+  /** One page of the channels that have members now, by name prefix (a short page may still have a next one). */
+  listChannels(options: ListOptions & { prefix?: string } = {}): Promise<{ channels: string[]; nextCursor: string | null }> {
+    const params = new URLSearchParams();
+    if (options.prefix !== undefined) params.set('prefix', options.prefix);
+    if (options.limit !== undefined) params.set('limit', String(options.limit));
+    if (options.cursor !== undefined && options.cursor !== null) params.set('cursor', options.cursor);
+    const query = params.toString() === '' ? '' : `?${params.toString()}`;
+    return apiRequest(this.target, this.timeoutMs, 'GET', `/v1/channels${query}`);
+  }
+
+  /** The channels a client is in (where_now). */
+  async channelsOf(clientId: string): Promise<string[]> {
+    const body = await apiRequest<{ channels: string[] }>(
+      this.target,
+      this.timeoutMs,
+      'GET',
+      `/v1/presence/${encodeURIComponent(clientId)}/channels`,
+    );
+    return body.channels;
+  }
+
+  /** Channel events (join, leave, update) of up to 50 channels over SSE, resumed like `events`. */
+  channelEvents(
+    options: Omit<EventStreamOptions, 'baseUrl' | 'token' | 'channels' | 'types'> & {
+      channels: readonly string[];
+      types?: readonly ChannelEventType[];
+    },
+  ): EventStream<ChannelEvent> {
+    return new EventStream<ChannelEvent>({
+      ...options,
+      baseUrl: this.baseUrl,
+      ...(this.target.token !== null ? { token: this.target.token } : {}),
+    });
   }
 
   /** Presence events over SSE, resumed across drops and API restarts (see EventStream). */

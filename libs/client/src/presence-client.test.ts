@@ -1,7 +1,13 @@
 import { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceClientError } from './errors.js';
-import { createPresenceClient, type PresenceClient, type PresenceClientOptions } from './presence-client.js';
+import {
+  createPresenceClient,
+  type ConnectedInfo,
+  type PresenceClient,
+  type PresenceClientOptions,
+  type ReconnectingInfo,
+} from './presence-client.js';
 
 /** The server's end of one connection, in memory: records the client's frames, says what a test tells it to. */
 class FakePeer extends Duplex {
@@ -65,11 +71,12 @@ beforeEach(() => {
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 describe('PresenceClient heartbeats', () => {
   it('says HELLO, adopts the interval from WELCOME and sends its state right after', async () => {
-    const connected = vi.fn();
+    const connected = vi.fn<(info: ConnectedInfo) => void>();
     start({ state: { status: 'away' }, token: 'tok' }).on('connected', connected);
     const ready = client.connect();
     await advance(0);
@@ -139,7 +146,7 @@ describe('PresenceClient heartbeats', () => {
 describe('PresenceClient dead-peer detection and reconnects', () => {
   it('declares the connection dead when a PING has no answer within the server timeout', async () => {
     const disconnected = vi.fn();
-    const reconnecting = vi.fn();
+    const reconnecting = vi.fn<(info: ReconnectingInfo) => void>();
     start({ backoffBaseMs: 100 }).on('disconnected', disconnected).on('reconnecting', reconnecting);
     void client.connect();
     await advance(0);
@@ -156,7 +163,7 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
   });
 
   it('gives up on a peer that accepts but never says WELCOME after connectTimeoutMs', async () => {
-    const reconnecting = vi.fn();
+    const reconnecting = vi.fn<(info: ReconnectingInfo) => void>();
     start({ connectTimeoutMs: 500 }).on('reconnecting', reconnecting);
     void client.connect();
     await advance(499);
@@ -166,7 +173,7 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
   });
 
   it('reconnects after the socket closes and sends its last state again on the new session', async () => {
-    const connected = vi.fn();
+    const connected = vi.fn<(info: ConnectedInfo) => void>();
     start({ state: { s: 1 }, backoffBaseMs: 100, stateMinIntervalMs: 0 }).on('connected', connected);
     void client.connect();
     await advance(0);
@@ -183,13 +190,24 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
   });
 
   it('backs off with growing ceilings and rotates through the endpoints', async () => {
+    // Every draw at the top of its window, so each delay is its attempt's ceiling less 1 ms: a backoff
+    // that does not grow, or that always waits 0, gives other delays.
+    vi.spyOn(Math, 'random').mockReturnValue(0.999_999);
     const delays: number[] = [];
-    const endpoints = [{ host: 'a', port: 1 }, { host: 'b', port: 2 }];
+    const endpoints = [
+      { host: 'a', port: 1 },
+      { host: 'b', port: 2 },
+    ];
     const seen: string[] = [];
+    const attemptedAt: number[] = [];
     client = createPresenceClient({
-      clientId: 'alice', endpoints, backoffBaseMs: 100, backoffCapMs: 400,
+      clientId: 'alice',
+      endpoints,
+      backoffBaseMs: 100,
+      backoffCapMs: 400,
       createConnection: (endpoint) => {
         seen.push(endpoint.host);
+        attemptedAt.push(Date.now());
         const p = new FakePeer();
         peers.push(p);
         queueMicrotask(() => p.destroy());
@@ -200,14 +218,14 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
     void client.connect();
     await advance(2_000);
     expect(seen.slice(0, 4)).toEqual(['a', 'b', 'a', 'b']);
-    expect(delays[0]).toBeLessThan(100);
-    expect(delays[1]).toBeLessThan(200);
-    expect(delays[2]).toBeLessThan(400);
-    expect(Math.max(...delays)).toBeLessThan(400);
+    expect(delays.slice(0, 5)).toEqual([99, 199, 399, 399, 399]);
+    // The client waited them out: each attempt came its delay after the previous one failed.
+    const gaps = attemptedAt.slice(1, 5).map((at, i) => at - (attemptedAt[i] as number));
+    expect(gaps).toEqual([99, 199, 399, 399]);
   });
 
   it('after BYE shutdown, comes back within the shutdown jitter window', async () => {
-    const reconnecting = vi.fn();
+    const reconnecting = vi.fn<(info: ReconnectingInfo) => void>();
     start({ shutdownJitterMs: 2000, backoffBaseMs: 100 }).on('reconnecting', reconnecting);
     void client.connect();
     await advance(0);
@@ -221,9 +239,29 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
     expect(peers).toHaveLength(2);
   });
 
+  it('after BYE moved, reconnects at once, to the next endpoint', async () => {
+    const reconnecting = vi.fn<(info: ReconnectingInfo) => void>();
+    const disconnected = vi.fn();
+    const endpoints = [
+      { host: 'a', port: 1 },
+      { host: 'b', port: 2 },
+    ];
+    start({ endpoints, shutdownJitterMs: 2000, backoffBaseMs: 1000 }).on('reconnecting', reconnecting).on('disconnected', disconnected);
+    void client.connect();
+    await advance(0);
+    peer(0).say('WELCOME s1 1000 3000');
+    await advance(0);
+    peer(0).say('BYE moved');
+    await advance(0);
+    expect(disconnected).toHaveBeenCalledWith(expect.objectContaining({ reason: 'moved', willReconnect: true }));
+    expect(reconnecting).toHaveBeenCalledWith(expect.objectContaining({ reason: 'moved', delayMs: 0, endpoint: { host: 'b', port: 2 } }));
+    expect(peers).toHaveLength(2);
+    expect(peer(1).sent()).toEqual(['HELLO alice']);
+  });
+
   it('stops for good on a fatal ERR: error event, rejected connect(), no retry', async () => {
     const error = vi.fn();
-    const reconnecting = vi.fn();
+    const reconnecting = vi.fn<(info: ReconnectingInfo) => void>();
     start().on('error', error).on('reconnecting', reconnecting);
     const ready = client.connect();
     await advance(0);
@@ -237,7 +275,7 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
   });
 
   it('retries a retryable ERR (hello_timeout, server_busy, an unknown code)', async () => {
-    const reconnecting = vi.fn();
+    const reconnecting = vi.fn<(info: ReconnectingInfo) => void>();
     start({ backoffBaseMs: 100 }).on('reconnecting', reconnecting);
     void client.connect();
     await advance(0);
@@ -250,7 +288,9 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
   it('gives up after maxReconnectAttempts failures in a row', async () => {
     const error = vi.fn();
     client = createPresenceClient({
-      clientId: 'alice', backoffBaseMs: 10, maxReconnectAttempts: 2,
+      clientId: 'alice',
+      backoffBaseMs: 10,
+      maxReconnectAttempts: 2,
       createConnection: () => {
         const p = new FakePeer();
         peers.push(p);
@@ -282,5 +322,32 @@ describe('PresenceClient dead-peer detection and reconnects', () => {
     expect(disconnected).toHaveBeenCalledWith({ reason: 'leave', code: null, willReconnect: false, error: null });
     await advance(60_000);
     expect(peers).toHaveLength(1);
+  });
+
+  it("retries at once when the browser says the network is back ('online'), instead of waiting out the backoff", async () => {
+    const network = new EventTarget();
+    start({ networkEvents: network, backoffBaseMs: 60_000, backoffCapMs: 60_000 });
+    void client.connect();
+    await advance(0);
+    peer(0).say('WELCOME s1 1000 3000');
+    await advance(0);
+    peer(0).destroy();
+    await advance(0);
+    expect(client.status).toBe('waiting');
+    network.dispatchEvent(new Event('online'));
+    await advance(0);
+    expect(peers).toHaveLength(2);
+    expect(client.status).toBe('connecting');
+    // While connected, the event changes nothing; after close() it is not listened to.
+    peer(1).say('WELCOME s2 1000 3000');
+    await advance(0);
+    network.dispatchEvent(new Event('online'));
+    const closed = client.close();
+    await advance(0);
+    peer(1).destroy();
+    await closed;
+    network.dispatchEvent(new Event('online'));
+    await advance(0);
+    expect(peers).toHaveLength(2);
   });
 });

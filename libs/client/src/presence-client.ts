@@ -1,16 +1,18 @@
-import { Socket, connect as netConnect } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { FrameDecoder, MAX_STATE_BYTES } from '@presence/protocol';
+import { MAX_STATE_BYTES } from '@presence/protocol';
 import { Backoff, jitter } from './backoff.js';
 import { DEFAULTS } from './defaults.js';
 import { FATAL_SERVER_CODES, PresenceClientError } from './errors.js';
+import type { Endpoint, Link, LinkHandlers } from './link.js';
 import { parseServerFrame } from './server-frame.js';
+import { openTcpLink, type CreateConnection } from './tcp-link.js';
 import { TypedEmitter } from './typed-emitter.js';
+import { defaultWebSocket } from './web-socket.js';
+import { openWsLink, wsEndpoint, type WebSocketConstructor } from './ws-link.js';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+export type { Endpoint } from './link.js';
+
+type Timer = ReturnType<typeof setTimeout>;
+const utf8 = new TextEncoder();
 
 /** A session's state: any JSON object of at most 1024 bytes (docs/protocol.md, `PING <json>`). */
 export type PresenceState = Record<string, unknown>;
@@ -23,11 +25,12 @@ export type PresenceClientStatus = 'idle' | 'connecting' | 'connected' | 'waitin
 
 /**
  * Why a connection ended: `leave` (close() said BYE), `shutdown` (`BYE shutdown`: the node is
- * draining), `timeout` (`BYE timeout`: the server heard nothing for its timeout), `dead` (no
- * WELCOME within connectTimeoutMs, or no PONG within the server's timeout of a PING),
- * `closed` (the socket closed or failed without a word), `error` (the server sent `ERR <code>`).
+ * draining), `moved` (`BYE moved`: the node lost Redis and sends its clients to other nodes),
+ * `timeout` (`BYE timeout`: the server heard nothing for its timeout), `dead` (no WELCOME within
+ * connectTimeoutMs, or no PONG within the server's timeout of a PING), `closed` (the socket closed
+ * or failed without a word), `error` (the server sent `ERR <code>`).
  */
-export type DisconnectReason = 'leave' | 'shutdown' | 'timeout' | 'dead' | 'closed' | 'error';
+export type DisconnectReason = 'leave' | 'shutdown' | 'moved' | 'timeout' | 'dead' | 'closed' | 'error';
 
 export interface ConnectedInfo {
   sessionId: string;
@@ -67,11 +70,25 @@ export interface PresenceClientEvents {
   rtt: [ms: number];
   /** A fatal error: the client is closed and will not retry. */
   error: [error: PresenceClientError];
+  /** The server's answer to a channel request (the `channels` option's JOINs, join() and leave()). */
+  channel: [info: ChannelReply];
 }
+
+/** JOINED/LEFT/UPDATED with the channel's occupancy after it, or NACK with its code (docs/protocol.md). */
+export type ChannelReply =
+  | { result: 'joined' | 'left' | 'updated'; channel: string; clients: number; sessions: number }
+  | { result: 'nack'; channel: string; code: string; message: string };
 
 export interface PresenceClientOptions {
   clientId: string;
-  /** Edge node or load balancer; ignored when `endpoints` is given. */
+  /**
+   * A WebSocket endpoint (`wss://presence.example.com/v1/ws`): the client speaks WebSocket, with the
+   * browser's WebSocket, Node's (≥ 22) or the `ws` package (Node 20). Without it, TCP to host/port.
+   */
+  url?: string;
+  /** The WebSocket implementation to use with `url` (a test double, a polyfill). */
+  WebSocket?: WebSocketConstructor;
+  /** TCP edge node or load balancer; ignored when `url` or `endpoints` is given. */
   host?: string;
   port?: number;
   /**
@@ -84,6 +101,11 @@ export interface PresenceClientOptions {
   token?: string;
   /** Initial state, sent right after WELCOME (and again after every reconnect). */
   state?: PresenceState;
+  /**
+   * Channels joined right after WELCOME, and again after every reconnect (a reconnect within the
+   * offline grace then makes no leave/join pair). Answers arrive as `channel` events.
+   */
+  channels?: readonly string[];
   backoffBaseMs?: number;
   backoffCapMs?: number;
   stableAfterMs?: number;
@@ -94,14 +116,20 @@ export interface PresenceClientOptions {
   /** Largest state accepted by setState (the edge's `MAX_STATE_BYTES`; 1024 unless the operator changed it). */
   maxStateBytes?: number;
   closeTimeoutMs?: number;
-  /** Opens the byte stream to an endpoint (TLS, a proxy, a test double); defaults to a TCP socket. */
-  createConnection?: (endpoint: Endpoint) => Duplex;
+  /**
+   * Where the browser reports that the network came back (`online` events): the client then retries
+   * at once instead of waiting out its backoff. Default: `window` in a browser, none elsewhere.
+   */
+  networkEvents?: EventTarget | null;
+  /** TCP only: opens the byte stream to an endpoint (TLS, a proxy, a test double); defaults to a TCP socket. */
+  createConnection?: CreateConnection;
 }
 
 interface Connection {
-  socket: Duplex;
+  link: Link | null;
   endpoint: Endpoint;
-  decoder: FrameDecoder;
+  /** Called once the link has closed (close() waits for it). */
+  onClosed: (() => void) | null;
   phase: 'handshake' | 'live' | 'ended';
   /** Whether an earlier session of this client object existed when this one started. */
   reconnected: boolean;
@@ -111,12 +139,11 @@ interface Connection {
   lastSentAt: number;
   /** Send times of PINGs not answered yet, oldest first (the server answers in order). */
   pings: number[];
-  socketError: Error | null;
-  connectTimer: NodeJS.Timeout | null;
-  heartbeatTimer: NodeJS.Timeout | null;
-  deadTimer: NodeJS.Timeout | null;
-  stateTimer: NodeJS.Timeout | null;
-  stableTimer: NodeJS.Timeout | null;
+  connectTimer: Timer | null;
+  heartbeatTimer: Timer | null;
+  deadTimer: Timer | null;
+  stateTimer: Timer | null;
+  stableTimer: Timer | null;
 }
 
 interface Pending {
@@ -149,12 +176,14 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
   private readonly stateMinIntervalMs: number;
   private readonly closeTimeoutMs: number;
   private readonly maxStateBytes: number;
-  private readonly openStream: (endpoint: Endpoint) => Duplex;
+  private readonly openLink: (endpoint: Endpoint, handlers: LinkHandlers) => Link;
 
   private currentStatus: PresenceClientStatus = 'idle';
   private conn: Connection | null = null;
   private endpointIndex = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
+  private reconnectTimer: Timer | null = null;
+  private readonly networkEvents: EventTarget | null;
+  private readonly onNetworkBack = (): void => this.retryNow();
   private pending: Pending | null = null;
   private sessions = 0;
   private currentState: PresenceState | null = null;
@@ -163,6 +192,8 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
   private lastStateSentAt = Number.NEGATIVE_INFINITY;
   private lastRttMs: number | null = null;
   private closing: Promise<void> | null = null;
+  /** Channels joined on every new session, in order: the `channels` option, then join(), less leave(). */
+  private readonly joined: string[];
 
   constructor(options: PresenceClientOptions) {
     super();
@@ -174,11 +205,26 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     if (options.token !== undefined && !/^[\x21-\x7e]+$/.test(options.token)) {
       throw new PresenceClientError('bad_argument', 'token must be a non-empty string of printable ASCII without spaces');
     }
+    for (const channel of options.channels ?? []) assertFrameSafe(channel, 'channels');
+    this.joined = [...new Set(options.channels ?? [])];
     this.clientId = options.clientId;
     this.token = options.token ?? null;
-    const endpoints = options.endpoints ?? [{ host: options.host ?? DEFAULTS.host, port: options.port ?? DEFAULTS.port }];
-    if (endpoints.length === 0) throw new PresenceClientError('bad_argument', 'endpoints must list at least one host and port');
-    this.endpoints = endpoints.map((e) => ({ host: e.host, port: e.port }));
+    if (options.url !== undefined) {
+      const endpoint = wsEndpoint(options.url);
+      if (endpoint === null)
+        throw new PresenceClientError('bad_argument', `url must be a ws:// or wss:// URL (got ${JSON.stringify(options.url)})`);
+      const WebSocketImpl = options.WebSocket ?? defaultWebSocket;
+      if (WebSocketImpl === null)
+        throw new PresenceClientError('bad_argument', 'no WebSocket implementation here: pass the WebSocket option');
+      this.endpoints = [endpoint];
+      this.openLink = (target, handlers) => openWsLink(target, handlers, WebSocketImpl);
+    } else {
+      const endpoints = options.endpoints ?? [{ host: options.host ?? DEFAULTS.host, port: options.port ?? DEFAULTS.port }];
+      if (endpoints.length === 0) throw new PresenceClientError('bad_argument', 'endpoints must list at least one host and port');
+      this.endpoints = endpoints.map((e) => ({ host: e.host, port: e.port }));
+      const createConnection = options.createConnection;
+      this.openLink = (target, handlers) => openTcpLink(target, handlers, createConnection);
+    }
     this.backoff = new Backoff({
       baseMs: options.backoffBaseMs ?? DEFAULTS.backoffBaseMs,
       capMs: options.backoffCapMs ?? DEFAULTS.backoffCapMs,
@@ -190,7 +236,7 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     this.stateMinIntervalMs = options.stateMinIntervalMs ?? DEFAULTS.stateMinIntervalMs;
     this.closeTimeoutMs = options.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
     this.maxStateBytes = options.maxStateBytes ?? MAX_STATE_BYTES;
-    this.openStream = options.createConnection ?? openTcp;
+    this.networkEvents = options.networkEvents !== undefined ? options.networkEvents : browserWindow();
     if (options.state !== undefined) this.storeState(options.state);
   }
 
@@ -232,8 +278,26 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
       });
       this.pending = { resolve, reject, promise };
     }
-    if (this.currentStatus === 'idle') this.open();
+    if (this.currentStatus === 'idle') {
+      this.networkEvents?.addEventListener('online', this.onNetworkBack);
+      this.open();
+    }
     return this.pending.promise;
+  }
+
+  /** Joins `channel` now (if connected) and on every later session; the answer is a `channel` event. */
+  join(channel: string): void {
+    assertFrameSafe(channel, 'channel');
+    if (!this.joined.includes(channel)) this.joined.push(channel);
+    if (this.conn?.phase === 'live') this.conn.link?.send(`JOIN ${channel}`);
+  }
+
+  /** Leaves `channel` now (if connected) and stops joining it on later sessions. */
+  leave(channel: string): void {
+    assertFrameSafe(channel, 'channel');
+    const at = this.joined.indexOf(channel);
+    if (at !== -1) this.joined.splice(at, 1);
+    if (this.conn?.phase === 'live') this.conn.link?.send(`LEAVE ${channel}`);
   }
 
   /**
@@ -257,6 +321,7 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
 
   private async shutdown(): Promise<void> {
     this.currentStatus = 'closed';
+    this.networkEvents?.removeEventListener('online', this.onNetworkBack);
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.settle(new PresenceClientError('closed', 'close() was called before a session was established'));
@@ -266,13 +331,18 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     const wasLive = conn.phase === 'live';
     conn.phase = 'ended';
     clearTimers(conn);
-    const socket = conn.socket;
-    if (!socket.destroyed) {
-      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const link = conn.link;
+    if (link !== null) {
+      const closed = new Promise<void>((resolve) => {
+        conn.onClosed = resolve;
+      });
       // BYE even during the handshake: the server handles frames in order, so a HELLO it already
       // took is followed by a clean leave, and one it did not see makes the BYE harmless.
-      socket.end('BYE\n');
-      const timer = setTimeout(() => socket.destroy(), this.closeTimeoutMs);
+      link.end('BYE');
+      const timer = setTimeout(() => {
+        link.destroy();
+        conn.onClosed?.();
+      }, this.closeTimeoutMs);
       await closed;
       clearTimeout(timer);
     }
@@ -290,8 +360,9 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
       throw new PresenceClientError('bad_state', 'state must be serialisable as JSON', { cause: error });
     }
     // Refused here rather than by the server, whose `ERR bad_state` would end the session for good.
-    if (Buffer.byteLength(json) > this.maxStateBytes) {
-      throw new PresenceClientError('bad_state', `state may be at most ${this.maxStateBytes} bytes of JSON (got ${Buffer.byteLength(json)})`);
+    const bytes = utf8.encode(json).length;
+    if (bytes > this.maxStateBytes) {
+      throw new PresenceClientError('bad_state', `state may be at most ${this.maxStateBytes} bytes of JSON (got ${bytes})`);
     }
     this.currentState = JSON.parse(json) as PresenceState;
     this.stateJson = json;
@@ -302,41 +373,49 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     this.reconnectTimer = null;
     const endpoint = this.endpoints[this.endpointIndex % this.endpoints.length] as Endpoint;
     this.currentStatus = 'connecting';
-    let socket: Duplex;
+    const conn: Connection = {
+      link: null,
+      endpoint,
+      onClosed: null,
+      phase: 'handshake',
+      reconnected: false,
+      sessionId: '',
+      intervalMs: 0,
+      timeoutMs: 0,
+      lastSentAt: 0,
+      pings: [],
+      connectTimer: null,
+      heartbeatTimer: null,
+      deadTimer: null,
+      stateTimer: null,
+      stableTimer: null,
+    };
+    let link: Link;
     try {
-      socket = this.openStream(endpoint);
+      link = this.openLink(endpoint, {
+        frame: (line) => {
+          if (conn.phase !== 'ended') this.onFrame(conn, line);
+        },
+        closed: (error) => {
+          conn.onClosed?.();
+          this.end(conn, 'closed', { error });
+        },
+      });
     } catch (error) {
+      if (error instanceof PresenceClientError && error.code === 'bad_argument') {
+        this.currentStatus = 'closed';
+        this.fail(error);
+        return;
+      }
       this.retry('closed', toError(error), false);
       return;
     }
-    const conn: Connection = {
-      socket, endpoint, decoder: new FrameDecoder(), phase: 'handshake', reconnected: false, sessionId: '', intervalMs: 0, timeoutMs: 0,
-      lastSentAt: 0, pings: [], socketError: null,
-      connectTimer: null, heartbeatTimer: null, deadTimer: null, stateTimer: null, stableTimer: null,
-    };
+    conn.link = link;
     this.conn = conn;
-    socket.on('data', (chunk: Buffer | string) => this.onData(conn, typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
-    socket.on('error', (error: Error) => {
-      conn.socketError = error;
-    });
-    socket.on('close', () => this.end(conn, 'closed', { error: conn.socketError }));
     conn.connectTimer = setTimeout(() => {
-      this.end(conn, 'dead', { error: new Error(`no WELCOME from ${endpoint.host}:${endpoint.port} within ${this.connectTimeoutMs} ms`) });
+      this.end(conn, 'dead', { error: new Error(`no WELCOME from ${describe(endpoint)} within ${this.connectTimeoutMs} ms`) });
     }, this.connectTimeoutMs);
-    // Written at once: a socket buffers writes until it is connected.
-    socket.write(this.token === null ? `HELLO ${this.clientId}\n` : `HELLO ${this.clientId} ${this.token}\n`);
-  }
-
-  private onData(conn: Connection, chunk: Buffer): void {
-    if (conn.phase === 'ended') return;
-    try {
-      conn.decoder.push(chunk, (frame) => {
-        this.onFrame(conn, frame.toString('utf8'));
-        return conn.phase !== 'ended';
-      });
-    } catch (error) {
-      this.end(conn, 'closed', { error: toError(error) });
-    }
+    link.send(this.token === null ? `HELLO ${this.clientId}` : `HELLO ${this.clientId} ${this.token}`);
   }
 
   private onFrame(conn: Connection, line: string): void {
@@ -356,6 +435,7 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
       }
       case 'bye':
         if (frame.reason === 'shutdown') this.end(conn, 'shutdown', {});
+        else if (frame.reason === 'moved') this.end(conn, 'moved', {});
         else if (frame.reason === 'timeout') this.end(conn, 'timeout', {});
         else this.end(conn, 'closed', { error: new Error(`server said BYE ${frame.reason}`) });
         return;
@@ -368,6 +448,14 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
         }
         return;
       }
+      case 'channel':
+        this.emit('channel', { result: frame.result, channel: frame.channel, clients: frame.clients, sessions: frame.sessions });
+        if (conn.phase === 'live') this.armDeadTimer(conn);
+        return;
+      case 'nack':
+        this.emit('channel', { result: 'nack', channel: frame.channel, code: frame.code, message: frame.message });
+        if (conn.phase === 'live') this.armDeadTimer(conn);
+        return;
       case 'empty':
       case 'unknown':
         // Any frame shows the peer is alive; a frame this version does not know is not an error.
@@ -396,6 +484,8 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     } else {
       this.scheduleHeartbeat(conn);
     }
+    // Every session joins the channels afresh: the server knows none of a new session's channels.
+    for (const channel of this.joined) conn.link?.send(`JOIN ${channel}`);
     const pending = this.pending;
     this.pending = null;
     this.emit('connected', info);
@@ -404,23 +494,26 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
 
   private connectedInfo(conn: Connection): ConnectedInfo {
     return {
-      sessionId: conn.sessionId, intervalMs: conn.intervalMs, timeoutMs: conn.timeoutMs,
-      endpoint: { ...conn.endpoint }, reconnected: conn.reconnected,
+      sessionId: conn.sessionId,
+      intervalMs: conn.intervalMs,
+      timeoutMs: conn.timeoutMs,
+      endpoint: { ...conn.endpoint },
+      reconnected: conn.reconnected,
     };
   }
 
   /** Sends a PING now, with the state if it changed since it was last sent. */
   private sendPing(conn: Connection): void {
     const now = performance.now();
-    let frame = 'PING\n';
+    let frame = 'PING';
     if (this.stateDirty && this.stateJson !== null) {
-      frame = `PING ${this.stateJson}\n`;
+      frame = `PING ${this.stateJson}`;
       this.stateDirty = false;
       this.lastStateSentAt = now;
       if (conn.stateTimer !== null) clearTimeout(conn.stateTimer);
       conn.stateTimer = null;
     }
-    conn.socket.write(frame);
+    conn.link?.send(frame);
     conn.pings.push(now);
     conn.lastSentAt = now;
     if (conn.deadTimer === null) this.armDeadTimer(conn);
@@ -431,10 +524,13 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
   private scheduleHeartbeat(conn: Connection): void {
     if (conn.heartbeatTimer !== null) clearTimeout(conn.heartbeatTimer);
     const due = conn.lastSentAt + conn.intervalMs - performance.now();
-    conn.heartbeatTimer = setTimeout(() => {
-      conn.heartbeatTimer = null;
-      if (conn.phase === 'live') this.sendPing(conn);
-    }, Math.max(0, due));
+    conn.heartbeatTimer = setTimeout(
+      () => {
+        conn.heartbeatTimer = null;
+        if (conn.phase === 'live') this.sendPing(conn);
+      },
+      Math.max(0, due),
+    );
   }
 
   /** The connection is dead if the oldest unanswered PING stays unanswered for the server's timeout. */
@@ -444,10 +540,13 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     const oldest = conn.pings[0];
     if (oldest === undefined) return;
     const left = oldest + conn.timeoutMs - performance.now();
-    conn.deadTimer = setTimeout(() => {
-      const waited = Math.round(performance.now() - oldest);
-      this.end(conn, 'dead', { error: new Error(`no PONG from ${conn.endpoint.host}:${conn.endpoint.port} for ${waited} ms`) });
-    }, Math.max(0, left));
+    conn.deadTimer = setTimeout(
+      () => {
+        const waited = Math.round(performance.now() - oldest);
+        this.end(conn, 'dead', { error: new Error(`no PONG from ${describe(conn.endpoint)} for ${waited} ms`) });
+      },
+      Math.max(0, left),
+    );
   }
 
   private flushStateSoon(conn: Connection): void {
@@ -464,12 +563,16 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
   }
 
   /** Ends a connection (once) and decides what comes next: nothing, a fatal error, or a reconnect. */
-  private end(conn: Connection, reason: DisconnectReason, detail: { code?: string; error?: Error | null; fatal?: PresenceClientError }): void {
+  private end(
+    conn: Connection,
+    reason: DisconnectReason,
+    detail: { code?: string; error?: Error | null; fatal?: PresenceClientError },
+  ): void {
     if (conn.phase === 'ended') return;
     const wasLive = conn.phase === 'live';
     conn.phase = 'ended';
     clearTimers(conn);
-    conn.socket.destroy();
+    conn.link?.destroy();
     if (this.conn === conn) this.conn = null;
     if (this.currentStatus === 'closed') return;
     const error = detail.fatal ?? detail.error ?? null;
@@ -486,12 +589,15 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     if (this.backoff.attempt >= this.maxReconnectAttempts) {
       this.currentStatus = 'closed';
       if (wasLive) this.emit('disconnected', { reason, code, willReconnect: false, error });
-      this.fail(new PresenceClientError('retries_exhausted', `gave up after ${this.backoff.attempt} reconnect attempts in a row`, { cause: error }));
+      this.fail(
+        new PresenceClientError('retries_exhausted', `gave up after ${this.backoff.attempt} reconnect attempts in a row`, { cause: error }),
+      );
       return;
     }
     const backoffDelay = this.backoff.next();
-    // A drain is planned: come back soon, but spread over the window so the node's clients don't stampede.
-    const delayMs = reason === 'shutdown' ? jitter(this.shutdownJitterMs) : backoffDelay;
+    // A drain is planned: come back soon, but spread over the window so the node's clients don't
+    // stampede. A move is urgent (the old session expires soon) and the node spread its BYEs itself.
+    const delayMs = reason === 'shutdown' ? jitter(this.shutdownJitterMs) : reason === 'moved' ? 0 : backoffDelay;
     this.endpointIndex = (this.endpointIndex + 1) % this.endpoints.length;
     const endpoint = this.endpoints[this.endpointIndex] as Endpoint;
     this.currentStatus = 'waiting';
@@ -501,7 +607,15 @@ export class PresenceClient extends TypedEmitter<PresenceClientEvents> {
     this.emit('reconnecting', { attempt: this.backoff.attempt, delayMs, endpoint: { ...endpoint }, reason, error });
   }
 
+  /** The network is back (the browser says so): the attempt waiting out its backoff goes now. */
+  private retryNow(): void {
+    if (this.currentStatus !== 'waiting' || this.reconnectTimer === null) return;
+    clearTimeout(this.reconnectTimer);
+    this.open();
+  }
+
   private fail(error: PresenceClientError): void {
+    this.networkEvents?.removeEventListener('online', this.onNetworkBack);
     this.settle(error);
     this.emit('error', error);
   }
@@ -520,11 +634,23 @@ function clearTimers(conn: Connection): void {
   conn.connectTimer = conn.heartbeatTimer = conn.deadTimer = conn.stateTimer = conn.stableTimer = null;
 }
 
-function openTcp(endpoint: Endpoint): Socket {
-  // Keepalive is only a second layer (the PING/PONG check comes first): it keeps NAT mappings warm.
-  return netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+/** The browser's window (it fires `online` and `offline`), or null outside a browser. */
+function browserWindow(): EventTarget | null {
+  const global = globalThis as { window?: unknown; addEventListener?: unknown };
+  return global.window === globalThis && typeof global.addEventListener === 'function' ? (globalThis as unknown as EventTarget) : null;
+}
+
+function describe(endpoint: Endpoint): string {
+  return endpoint.url ?? `${endpoint.host}:${endpoint.port}`;
 }
 
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** A channel name that can't break the framing; the server decides which names it accepts (NACK bad_channel). */
+function assertFrameSafe(channel: string, what: string): void {
+  if (typeof channel !== 'string' || !/^[\x21-\x7e]+$/.test(channel)) {
+    throw new PresenceClientError('bad_argument', `${what} must be non-empty strings of printable ASCII without spaces`);
+  }
 }

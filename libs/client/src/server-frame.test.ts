@@ -4,12 +4,17 @@ import { parseServerFrame } from './server-frame.js';
 describe('parseServerFrame', () => {
   it('parses every server frame of docs/protocol.md', () => {
     expect(parseServerFrame('WELCOME 8d1c0a5e9f7b3c2d4e6f 10000 30000')).toEqual({
-      type: 'welcome', sessionId: '8d1c0a5e9f7b3c2d4e6f', intervalMs: 10_000, timeoutMs: 30_000,
+      type: 'welcome',
+      sessionId: '8d1c0a5e9f7b3c2d4e6f',
+      intervalMs: 10_000,
+      timeoutMs: 30_000,
     });
     expect(parseServerFrame('PONG')).toEqual({ type: 'pong' });
     expect(parseServerFrame('BYE shutdown')).toEqual({ type: 'bye', reason: 'shutdown' });
     expect(parseServerFrame('ERR bad_client_id clientId must be 1-128 characters')).toEqual({
-      type: 'err', code: 'bad_client_id', message: 'clientId must be 1-128 characters',
+      type: 'err',
+      code: 'bad_client_id',
+      message: 'clientId must be 1-128 characters',
     });
     expect(parseServerFrame('ERR unauthorized')).toEqual({ type: 'err', code: 'unauthorized', message: '' });
     expect(parseServerFrame('')).toEqual({ type: 'empty' });

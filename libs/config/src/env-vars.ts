@@ -10,7 +10,12 @@ export function integerVar(defaultValue: number, min: number, max: number = Numb
     .string()
     .regex(/^\s*-?\d{1,16}\s*$/, { error: range })
     .transform(Number)
-    .pipe(z.number().min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }))
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be at least ${min}` })
+        .max(max, { error: `must be at most ${max}` }),
+    )
     .default(defaultValue);
 }
 

@@ -9,4 +9,5 @@ export {
   redisSettings,
   NODE_ID_PATTERN,
   nodeSettings,
+  webhookSettings,
 } from './shared-settings.js';

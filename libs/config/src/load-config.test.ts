@@ -30,6 +30,7 @@ function configErrorOf(env: Record<string, string | undefined>): ConfigError {
 const DEFAULTS = {
   REDIS_URL: 'redis://127.0.0.1:6379',
   REDIS_MODE: 'standalone',
+  REDIS_SENTINEL_MASTER: 'mymaster',
   KEY_PREFIX: 'presence',
   SHARD_COUNT: 16,
   WORKERS: 4,
@@ -67,6 +68,7 @@ describe('loadConfig', () => {
     expect(config).toEqual({
       REDIS_URL: 'redis://a:1,redis://b:2',
       REDIS_MODE: 'cluster',
+      REDIS_SENTINEL_MASTER: 'mymaster',
       KEY_PREFIX: 'app.v2_test-1',
       SHARD_COUNT: 1024,
       WORKERS: 1,
@@ -112,9 +114,7 @@ describe('loadConfig', () => {
       expect(error.message).toContain(`(got ${JSON.stringify(value)})`);
       expect(error.message).not.toContain('\n');
     }
-    expect(configErrorOf({ WORKERS: 'abc' }).message).toBe(
-      'config: WORKERS must be a whole number between 1 and 64 (got "abc")',
-    );
+    expect(configErrorOf({ WORKERS: 'abc' }).message).toBe('config: WORKERS must be a whole number between 1 and 64 (got "abc")');
   });
 
   it('reports every problem on one line, separated by semicolons', () => {
@@ -144,8 +144,8 @@ describe('loadConfig', () => {
   });
 
   it('rejects an unknown REDIS_MODE, listing the allowed values', () => {
-    const error = configErrorOf({ REDIS_MODE: 'sentinel' });
-    expect(error.message).toBe('config: REDIS_MODE must be one of standalone, cluster (got "sentinel")');
+    const error = configErrorOf({ REDIS_MODE: 'replica' });
+    expect(error.message).toBe('config: REDIS_MODE must be one of standalone, cluster, sentinel (got "replica")');
   });
 
   it('rejects a port out of range', () => {
@@ -231,9 +231,7 @@ describe('booleanVar', () => {
       } catch (error) {
         expect(error).toBeInstanceOf(ConfigError);
         const message = (error as ConfigError).message;
-        expect(message).toBe(
-          `config: FLAG must be one of true/false, 1/0, yes/no, on/off (got ${JSON.stringify(word)})`,
-        );
+        expect(message).toBe(`config: FLAG must be one of true/false, 1/0, yes/no, on/off (got ${JSON.stringify(word)})`);
       }
     }
   });
@@ -252,9 +250,7 @@ describe('enumVar', () => {
 
   it('rejects anything else, listing the choices', () => {
     for (const value of ['LOW', 'medium', ' low']) {
-      expect(() => level(value)).toThrow(
-        new ConfigError(`config: LEVEL must be one of low, mid, high (got ${JSON.stringify(value)})`),
-      );
+      expect(() => level(value)).toThrow(new ConfigError(`config: LEVEL must be one of low, mid, high (got ${JSON.stringify(value)})`));
     }
   });
 });
@@ -266,9 +262,26 @@ describe('redisSettings', () => {
     expect(loadConfig(redis, {})).toEqual({
       REDIS_URL: 'redis://127.0.0.1:6379',
       REDIS_MODE: 'standalone',
+      REDIS_SENTINEL_MASTER: 'mymaster',
       KEY_PREFIX: 'presence',
       SHARD_COUNT: 16,
     });
+  });
+
+  it('reads sentinel mode: the sentinels in REDIS_URL, the master name and password beside it', () => {
+    const env = {
+      REDIS_URL: 'redis://s1:26379,redis://s2:26379',
+      REDIS_MODE: 'sentinel',
+      REDIS_SENTINEL_MASTER: 'presence-main',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    };
+    expect(loadConfig(redis, env)).toEqual({ ...env, KEY_PREFIX: 'presence', SHARD_COUNT: 16 });
+  });
+
+  it('rejects a master name sentinel.conf could not hold', () => {
+    expect(() => loadConfig(redis, { REDIS_SENTINEL_MASTER: 'my master' })).toThrow(
+      new ConfigError('config: REDIS_SENTINEL_MASTER must be 1-128 characters of A-Z a-z 0-9 . _ - (got "my master")'),
+    );
   });
 
   it('accepts shard counts from 1 to 1024', () => {

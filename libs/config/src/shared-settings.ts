@@ -4,9 +4,19 @@ import { booleanVar, enumVar, integerVar } from './env-vars.js';
 
 /** Where Redis is and how keys are laid out: every service of one deployment must agree on these. */
 export const redisSettings = {
-  /** Redis URL; in cluster mode a comma-separated list of seed node URLs. */
+  /**
+   * Redis URL; in cluster mode a comma-separated list of seed node URLs, in sentinel mode of sentinel
+   * URLs (a user and password in them are the master's, as a standalone URL's are the server's).
+   */
   REDIS_URL: z.string().min(1).default('redis://127.0.0.1:6379'),
-  REDIS_MODE: enumVar(['standalone', 'cluster'] as const, 'standalone'),
+  REDIS_MODE: enumVar(['standalone', 'cluster', 'sentinel'] as const, 'standalone'),
+  /** Sentinel mode: the name the sentinels monitor the master under (`sentinel monitor <name> …`). */
+  REDIS_SENTINEL_MASTER: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/, { error: 'must be 1-128 characters of A-Z a-z 0-9 . _ -' })
+    .default('mymaster'),
+  /** Sentinel mode: the sentinels' own password (`requirepass` in sentinel.conf), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
   /** Prefix of every key and channel; letters, digits and `._-` so it can't contain a hash tag. */
   KEY_PREFIX: z
     .string()
@@ -35,6 +45,19 @@ export const livenessSettings = {
 export const eventSettings = {
   /** Events kept in the streams, about, across all shards. */
   EVENTS_MAXLEN: integerVar(100_000, 100, 100_000_000),
+  /** Events kept in each channel's stream, about (channel presence). */
+  CHANNEL_EVENTS_MAXLEN: integerVar(1_000, 10, 10_000_000),
+  /** `off`: a channel state change (SET, or JOIN again with a state) writes no `update` event. */
+  CHANNEL_UPDATE_EVENTS: booleanVar(true),
+};
+
+/** Webhook settings the API and the webhooks worker must agree on. */
+export const webhookSettings = {
+  /**
+   * `on` lets endpoints registered through the admin API point at loopback, private and link-local
+   * addresses (the API checks when they are registered, the worker at every connection).
+   */
+  WEBHOOK_ALLOW_PRIVATE: booleanVar(false),
 };
 
 /** The session TTL actually used: explicit, or three refresh periods so one lost flush never expires anyone. */
@@ -50,5 +73,9 @@ export const nodeSettings = {
   NODE_ID: z
     .string()
     .regex(NODE_ID_PATTERN, { error: 'must be 1-64 characters of A-Z a-z 0-9 . _ : @ -' })
-    .default(`${hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').slice(0, 50)}-${process.pid}`),
+    .default(
+      `${hostname()
+        .replace(/[^A-Za-z0-9._:@-]/g, '-')
+        .slice(0, 50)}-${process.pid}`,
+    ),
 };

@@ -15,6 +15,8 @@
   ARGV[1] sessionId  ARGV[2] clientId  ARGV[3] node  ARGV[4] ttl (ms)
   ARGV[5] state JSON or ''  ARGV[6] events maxlen  ARGV[7] channel  ARGV[8] shard
   ARGV[9] most live sessions a client may have (0 = no limit)
+  ARGV[10] the shard's channel outbox (STREAM, same hash tag; see includes/channel-outbox), or ''
+  for none: a lingering session dropped here has its channels left once its grace would have ended
 
   Returns { now, online event id or false, error code or false }
   Error codes: 'too_many_sessions' (nothing was written)
@@ -22,12 +24,14 @@
 local rcall = redis.call
 --- @include "now-ms"
 --- @include "emit-event"
+--- @include "channel-outbox"
 
 local deadlines, client, meta, online, since, lastseen, events =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local session_id, client_id, node, ttl = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local state, maxlen, channel, shard = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local max_sessions = tonumber(ARGV[9])
+local outbox = ARGV[10] ~= '' and ARGV[10]
 
 local now = now_ms()
 local member = session_id .. '|' .. client_id
@@ -39,7 +43,11 @@ end
 local live = 0
 local fields = rcall('HGETALL', client)
 for i = 1, #fields, 2 do
-  if cjson.decode(fields[i + 1]).endedAt then
+  local record = cjson.decode(fields[i + 1])
+  if record.endedAt then
+    local lingering = fields[i] .. '|' .. client_id
+    local grace_end = tonumber(rcall('ZSCORE', deadlines, lingering)) or now
+    outbox_channels(outbox, fields[i], client_id, record, record.reason or 'closed', record.endedAt, grace_end)
     rcall('HDEL', client, fields[i])
     rcall('HDEL', meta, fields[i])
     rcall('ZREM', deadlines, fields[i] .. '|' .. client_id)

@@ -22,8 +22,8 @@
 
   KEYS[1] deadlines  KEYS[2] meta  KEYS[3] online  KEYS[4] since  KEYS[5] lastseen  KEYS[6] events
   ARGV[1] client key prefix ("<prefix>:{sN}:client:")  ARGV[2] events maxlen  ARGV[3] channel
-  ARGV[4] shard
-  then 7 per session, from ARGV[5]: sessionId, clientId, reason, ended at (ms, Redis time as
+  ARGV[4] shard  ARGV[5] the shard's channel outbox (STREAM, same hash tag; includes/channel-outbox) or ''
+  then 7 per session, from ARGV[6]: sessionId, clientId, reason, ended at (ms, Redis time as
   estimated by the edge) or '', grace (ms), node, registered at (ms) or ''
 
   Returns { now, then per session: offline event id or false, 1 if the session existed else 0 }
@@ -31,19 +31,18 @@
 ]]
 local rcall = redis.call
 --- @include "now-ms"
---- @include "emit-event"
 --- @include "go-offline"
 --- @include "deferred-writes"
 --- @include "end-session"
 
-local FIRST, PER_SESSION = 5, 7
+local FIRST, PER_SESSION = 6, 7
 local client_prefix, maxlen, channel, shard = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if (#ARGV - FIRST + 1) % PER_SESSION ~= 0 then
   return redis.error_reply('ERR remove-sessions: ' .. (#ARGV - FIRST + 1) .. ' session arguments, not a multiple of 7')
 end
 
 local k = { deadlines = KEYS[1], client = false, meta = KEYS[2], online = KEYS[3], since = KEYS[4],
-  lastseen = KEYS[5], events = KEYS[6] }
+  lastseen = KEYS[5], events = KEYS[6], outbox = ARGV[5] ~= '' and ARGV[5] }
 local deferred = new_deferred()
 -- clientId -> when it went offline earlier in this call (its online/lastseen writes are deferred).
 local offline_at = {}

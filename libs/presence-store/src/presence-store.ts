@@ -1,22 +1,21 @@
-import { isValidClientId } from '@presence/protocol';
-import type { Cluster, Redis } from 'ioredis';
+import { CLIENT_ID_RULE, isValidClientId } from '@presence/protocol';
+import { eventFromStreamFields, type KeySpace, type OfflineReason, type PresenceEvent, type ShardKeys } from '@presence/wire-format';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { StoreInputError } from './errors.js';
 import { EventCursor, type StreamId } from './event-cursor.js';
-import { jsonArrayBuffer } from './json-buffer.js';
-import { KeySpace, sessionMember, type ShardKeys } from './keys.js';
-import { callScript, defineScripts, type ScriptTarget } from './scripts.js';
-import type {
-  ClientPresence,
-  EventType,
-  NodeView,
-  OfflineReason,
-  PresenceEvent,
-  PresenceStats,
-  QueryResult,
-  SessionView,
-  SweepOptions,
-  SweepResult,
-} from './types.js';
+import { sessionMembersJson } from './members-json.js';
+import {
+  addSessionReply,
+  nodeBeatReply,
+  queryReply,
+  readClientReply,
+  refreshReply,
+  removeSessionsReply,
+  setStateReply,
+  sweepReply,
+} from './script-replies.js';
+import { defineScripts, type EndingKeys, type ScriptCommands } from './scripts.js';
+import type { ClientPresence, NodeView, PresenceStats, QueryResult, SessionRef, SessionView, SweepOptions, SweepResult } from './types.js';
 
 export interface PresenceStoreOptions {
   keys: KeySpace;
@@ -24,17 +23,33 @@ export interface PresenceStoreOptions {
   eventsMaxLen: number;
   /** How long an offline client's last-seen time stays queryable. */
   lastSeenTtlMs: number;
+  /**
+   * The version this process reports in its node heartbeats (nodeBeat, sweeperBeat), shown by the
+   * dashboard: 1-64 characters of 0-9 A-Z a-z . + _ -; absent: reported as null.
+   */
+  nodeVersion?: string;
 }
+
+/** What a node version may hold: node-beat-2 writes it into JSON as it is. */
+const NODE_VERSION_PATTERN = /^[0-9A-Za-z.+_-]{1,64}$/;
 
 /** A write an edge node batches; see `PresenceStore.execute`. */
 export type WriteOp =
   | {
-      kind: 'add'; sessionId: string; clientId: string; node: string; ttlMs: number; stateJson: string | null;
+      kind: 'add';
+      sessionId: string;
+      clientId: string;
+      node: string;
+      ttlMs: number;
+      stateJson: string | null;
       /** Most live sessions per client; 0 for no limit. */
       maxSessions?: number;
     }
   | {
-      kind: 'remove'; sessionId: string; clientId: string; reason: OfflineReason;
+      kind: 'remove';
+      sessionId: string;
+      clientId: string;
+      reason: OfflineReason;
       /** When it ended, in Redis time as the edge estimates it; null for "now". */
       endedAt?: number | null;
       /** Offline grace for `closed`/`shutdown`: the client stays online this long in case it returns. */
@@ -44,14 +59,18 @@ export type WriteOp =
       registeredAt?: number | null;
     }
   | { kind: 'state'; sessionId: string; clientId: string; stateJson: string }
-  | { kind: 'refresh'; shard: number; members: string[]; ttlMs: number };
+  /** Renews the deadlines of these sessions, whatever their shards, to Redis now + ttlMs. */
+  | { kind: 'refresh'; sessions: readonly SessionRef[]; ttlMs: number };
 
 export type WriteResult =
   | { ok: true; kind: 'add'; now: number; eventId: string | null; rejected: 'too_many_sessions' | null }
   | { ok: true; kind: 'remove'; now: number; eventId: string | null; existed: boolean }
   | { ok: true; kind: 'state'; stored: boolean }
+  /** `now`: Redis time of its latest script call. `missing`: the ids of the sessions Redis does not know. */
   | { ok: true; kind: 'refresh'; now: number; missing: string[] }
-  | { ok: false; kind: WriteOp['kind']; error: Error };
+  | { ok: false; kind: Exclude<WriteOp['kind'], 'refresh'>; error: Error }
+  /** Some shards failed (`error`, the first); `missing` holds what the shards that answered reported. */
+  | { ok: false; kind: 'refresh'; error: Error; missing: string[] };
 
 /** One event read back from a shard stream, with its position in that stream. */
 export interface StreamedEvent {
@@ -60,7 +79,25 @@ export interface StreamedEvent {
   event: PresenceEvent;
 }
 
-type Pipeline = ReturnType<Redis['pipeline']>;
+type RefreshOp = WriteOp & { kind: 'refresh' };
+type RemoveOp = WriteOp & { kind: 'remove' };
+
+/** What one shard's pipeline does for an op: all of it, or, for a refresh, the sessions of that shard. */
+interface ShardWork {
+  shard: number;
+  index: number;
+  sessions: readonly SessionRef[] | null;
+}
+
+/** One script call of a pipeline: the ops it carries (a run of removes shares one), or a slice of a refresh. */
+type Call = { ops: number[] } | { refresh: number; sessions: readonly SessionRef[]; start: number; end: number };
+
+/** A refresh's replies gathered over its shards and calls. */
+interface RefreshTally {
+  now: number;
+  missing: string[];
+  error: Error | null;
+}
 
 /**
  * Most sessions one remove-sessions call ends: a burst of a thousand ends becomes two calls, each
@@ -69,76 +106,134 @@ type Pipeline = ReturnType<Redis['pipeline']>;
 const REMOVES_PER_CALL = 500;
 
 /**
+ * Most sessions one refresh call renews: keeps each call short (a few ms of Redis time) and its
+ * ZMSCORE and ZADD inside Lua's unpack limit (8000 values).
+ */
+const REFRESHES_PER_CALL = 1_000;
+
+/**
  * The Redis presence data model (docs/data-model.md). Every transition runs in one Lua script that
  * also writes its event; this class is the only typed door to those scripts.
  */
 export class PresenceStore {
   readonly keys: KeySpace;
   private readonly redis: Redis | Cluster;
+  private readonly scripts: ScriptCommands;
   private readonly shardMaxLen: number;
   private readonly lastSeenTtlMs: number;
+  private readonly nodeVersion: string;
 
   constructor(redis: Redis | Cluster, options: PresenceStoreOptions) {
+    if (options.nodeVersion !== undefined && !NODE_VERSION_PATTERN.test(options.nodeVersion)) {
+      throw new RangeError(`nodeVersion must be 1-64 characters of 0-9 A-Z a-z . + _ - (got ${JSON.stringify(options.nodeVersion)})`);
+    }
+    this.nodeVersion = options.nodeVersion ?? '';
     this.redis = redis;
     this.keys = options.keys;
     this.shardMaxLen = Math.max(1, Math.ceil(options.eventsMaxLen / options.keys.shardCount));
     this.lastSeenTtlMs = options.lastSeenTtlMs;
-    defineScripts(redis);
+    this.scripts = defineScripts(redis);
   }
 
   /**
    * Runs a batch of writes: one pipeline per shard, sent concurrently (a pipeline may only touch one
    * cluster slot). Within a shard the order of `ops` is kept; a run of consecutive removes goes out
    * as one script call (up to REMOVES_PER_CALL sessions) where the run is, so a burst of ends costs
-   * a few calls rather than one each. Each op gets its own result; a failed pipeline fails its ops
+   * a few calls rather than one each. A refresh goes to every shard its sessions are in, in calls of
+   * up to REFRESHES_PER_CALL sessions. Each op gets its own result; a failed pipeline fails its ops
    * (a failed call, all the ops it carried) without throwing, so the caller can retry exactly those.
    */
   async execute(ops: readonly WriteOp[]): Promise<WriteResult[]> {
-    const byShard = new Map<number, number[]>();
+    const work: ShardWork[] = [];
+    const tallies = new Map<number, RefreshTally>();
     ops.forEach((op, index) => {
-      const shard = op.kind === 'refresh' ? op.shard : this.keys.shardOf(op.clientId);
-      const list = byShard.get(shard);
-      if (list === undefined) byShard.set(shard, [index]);
-      else list.push(index);
+      if (op.kind !== 'refresh') {
+        work.push({ shard: this.keys.shardOf(op.clientId), index, sessions: null });
+        return;
+      }
+      tallies.set(index, { now: -Infinity, missing: [], error: null });
+      // Refreshing nothing still asks Redis once, so that the result carries Redis's time.
+      if (op.sessions.length === 0) work.push({ shard: 0, index, sessions: [] });
+      for (const [shard, sessions] of groupByShard(op.sessions, (session) => session.shard ?? this.keys.shardOf(session.clientId))) {
+        work.push({ shard, index, sessions });
+      }
     });
-    const results: WriteResult[] = new Array(ops.length);
+    const results = new Array<WriteResult>(ops.length);
     await Promise.all(
-      [...byShard].map(async ([shard, indexes]) => {
-        const pipeline = this.redis.pipeline() as Pipeline;
-        const calls = this.queueWrites(pipeline, this.keys.shard(shard), ops, indexes);
+      [...groupByShard(work, (item) => item.shard)].map(async ([shard, shardWork]) => {
+        const pipeline = this.redis.pipeline();
+        const calls = this.queueWrites(pipeline, this.keys.shard(shard), ops, shardWork);
         let replies: [Error | null, unknown][] | null;
         try {
           replies = await pipeline.exec();
         } catch (error) {
           replies = null;
-          for (const index of indexes) results[index] = failed(ops[index] as WriteOp, error);
+          for (const call of calls) this.settle(ops, results, tallies, call, asError(error), null);
           return;
         }
         calls.forEach((call, position) => {
-          const callOps = call.map((index) => ops[index] as WriteOp);
           const reply = replies?.[position];
-          const callResults =
-            reply === undefined ? callOps.map((op) => failed(op, new Error('no reply from Redis')))
-            : reply[0] !== null ? callOps.map((op) => failed(op, reply[0]))
-            : toWriteResults(callOps, reply[1]);
-          call.forEach((index, i) => (results[index] = callResults[i] as WriteResult));
+          if (reply === undefined) this.settle(ops, results, tallies, call, new Error('no reply from Redis'), null);
+          else this.settle(ops, results, tallies, call, reply[0], reply[1]);
         });
       }),
     );
+    for (const [index, tally] of tallies) {
+      results[index] =
+        tally.error === null
+          ? { ok: true, kind: 'refresh', now: tally.now, missing: tally.missing }
+          : { ok: false, kind: 'refresh', error: tally.error, missing: tally.missing };
+    }
     return results;
   }
 
-  /** Queues one shard's ops in order; returns, per pipelined call, the indexes of the ops it carries. */
-  private queueWrites(pipeline: Pipeline, keys: ShardKeys, ops: readonly WriteOp[], indexes: readonly number[]): number[][] {
-    const calls: number[][] = [];
+  /** Records one call's outcome: its ops' results, or its part of a refresh. A bad reply fails what it carried. */
+  private settle(
+    ops: readonly WriteOp[],
+    results: WriteResult[],
+    tallies: Map<number, RefreshTally>,
+    call: Call,
+    error: Error | null,
+    reply: unknown,
+  ): void {
+    if ('refresh' in call) {
+      const tally = tallies.get(call.refresh) as RefreshTally;
+      try {
+        if (error !== null) throw error;
+        const { now, missing } = refreshReply(reply, call.end - call.start);
+        tally.now = Math.max(tally.now, now);
+        for (const i of missing) tally.missing.push((call.sessions[call.start + i] as SessionRef).sessionId);
+      } catch (failure) {
+        tally.error ??= asError(failure);
+      }
+      return;
+    }
+    const callOps = call.ops.map((index) => ops[index] as Exclude<WriteOp, RefreshOp>);
+    let callResults: WriteResult[];
+    try {
+      if (error !== null) throw error;
+      callResults = toWriteResults(callOps, reply);
+    } catch (failure) {
+      callResults = callOps.map((op) => ({ ok: false, kind: op.kind, error: asError(failure) }));
+    }
+    call.ops.forEach((index, i) => (results[index] = callResults[i] as WriteResult));
+  }
+
+  /** Queues one shard's ops in order; returns what each pipelined call carries. */
+  private queueWrites(pipeline: ChainableCommander, keys: ShardKeys, ops: readonly WriteOp[], work: readonly ShardWork[]): Call[] {
+    const calls: Call[] = [];
     let removes: number[] = [];
     const queueRemoves = () => {
       if (removes.length === 0) return;
-      this.queueRemoves(pipeline, keys, removes.map((index) => ops[index] as WriteOp & { kind: 'remove' }));
-      calls.push(removes);
+      this.queueRemoves(
+        pipeline,
+        keys,
+        removes.map((index) => ops[index] as RemoveOp),
+      );
+      calls.push({ ops: removes });
       removes = [];
     };
-    for (const index of indexes) {
+    for (const { index, sessions } of work) {
       const op = ops[index] as WriteOp;
       if (op.kind === 'remove') {
         removes.push(index);
@@ -146,45 +241,64 @@ export class PresenceStore {
         continue;
       }
       queueRemoves();
+      if (op.kind === 'refresh') {
+        const all = sessions ?? [];
+        // At least one call, also for no sessions (see execute).
+        for (let start = 0; start === 0 || start < all.length; start += REFRESHES_PER_CALL) {
+          const end = Math.min(all.length, start + REFRESHES_PER_CALL);
+          pipeline[this.scripts.refresh]!(keys.deadlines, op.ttlMs, sessionMembersJson(all, start, end));
+          calls.push({ refresh: index, sessions: all, start, end });
+        }
+        continue;
+      }
       this.queueWrite(pipeline, keys, op);
-      calls.push([index]);
+      calls.push({ ops: [index] });
     }
     queueRemoves();
     return calls;
   }
 
-  private queueRemoves(pipeline: Pipeline, keys: ShardKeys, removes: readonly (WriteOp & { kind: 'remove' })[]): void {
-    const args: (string | number)[] = [keys.clientPrefix, this.shardMaxLen, this.keys.eventsChannel, keys.shard];
+  private queueRemoves(pipeline: ChainableCommander, keys: ShardKeys, removes: readonly RemoveOp[]): void {
+    const args: (string | number)[] = [];
     for (const op of removes) {
       args.push(op.sessionId, op.clientId, op.reason, op.endedAt ?? '', op.graceMs ?? 0, op.node ?? '', op.registeredAt ?? '');
     }
-    void callScript(pipeline as unknown as ScriptTarget, 'remove-sessions-6',
-      [keys.deadlines, keys.meta, keys.online, keys.since, keys.lastseen, keys.events], args);
+    pipeline[this.scripts.removeSessions]!(
+      ...endingKeys(keys),
+      keys.clientPrefix,
+      this.shardMaxLen,
+      this.keys.eventsChannel,
+      keys.shard,
+      keys.outbox,
+      ...args,
+    );
   }
 
-  private queueWrite(pipeline: Pipeline, keys: ShardKeys, op: Exclude<WriteOp, { kind: 'remove' }>): void {
-    const target = pipeline as unknown as ScriptTarget;
-    const shard = String(keys.shard);
-    switch (op.kind) {
-      case 'add':
-        void callScript(target, 'add-session-7', this.transitionKeys(keys, op.clientId), [
-          op.sessionId, op.clientId, op.node, op.ttlMs, op.stateJson ?? '', this.shardMaxLen,
-          this.keys.eventsChannel, shard, op.maxSessions ?? 0,
-        ]);
-        return;
-      case 'state':
-        void callScript(target, 'set-state-2', [keys.clientPrefix + op.clientId, keys.meta], [
-          op.sessionId, op.stateJson,
-        ]);
-        return;
-      case 'refresh':
-        void callScript(target, 'refresh-1', [keys.deadlines], [op.ttlMs, jsonArrayBuffer(op.members)]);
-        return;
+  private queueWrite(pipeline: ChainableCommander, keys: ShardKeys, op: WriteOp & { kind: 'add' | 'state' }): void {
+    const client = keys.clientPrefix + op.clientId;
+    if (op.kind === 'state') {
+      pipeline[this.scripts.setState]!(client, keys.meta, op.sessionId, op.stateJson);
+      return;
     }
-  }
-
-  private transitionKeys(keys: ShardKeys, clientId: string): string[] {
-    return [keys.deadlines, keys.clientPrefix + clientId, keys.meta, keys.online, keys.since, keys.lastseen, keys.events];
+    pipeline[this.scripts.addSession]!(
+      keys.deadlines,
+      client,
+      keys.meta,
+      keys.online,
+      keys.since,
+      keys.lastseen,
+      keys.events,
+      op.sessionId,
+      op.clientId,
+      op.node,
+      op.ttlMs,
+      op.stateJson ?? '',
+      this.shardMaxLen,
+      this.keys.eventsChannel,
+      keys.shard,
+      op.maxSessions ?? 0,
+      keys.outbox,
+    );
   }
 
   /** Convenience for one write; throws its error. */
@@ -202,88 +316,73 @@ export class PresenceStore {
   async sweepShard(shard: number, limit: number, options: SweepOptions = {}): Promise<SweepResult> {
     const { trimLastSeen = true, notAfter = null } = options;
     const keys = this.keys.shard(shard);
-    const reply = (await callScript(
-      this.redis,
-      'sweep-6',
-      [keys.deadlines, keys.meta, keys.online, keys.since, keys.lastseen, keys.events],
-      [
-        keys.clientPrefix, limit, this.shardMaxLen, this.keys.eventsChannel, shard, trimLastSeen ? this.lastSeenTtlMs : 0,
-        notAfter === null ? '' : Math.floor(notAfter),
-      ],
-    )) as number[];
-    const nextDeadline = Number(reply[4]);
-    return {
-      removed: Number(reply[1]), offline: Number(reply[2]), more: reply[3] === 1,
-      now: Number(reply[0]), nextDeadline: nextDeadline < 0 ? null : nextDeadline, late: reply[5] === 1,
-    };
+    const reply = await this.redis[this.scripts.sweep]!(
+      ...endingKeys(keys),
+      keys.clientPrefix,
+      limit,
+      this.shardMaxLen,
+      this.keys.eventsChannel,
+      shard,
+      trimLastSeen ? this.lastSeenTtlMs : 0,
+      notAfter === null ? '' : Math.floor(notAfter),
+      keys.outbox,
+    );
+    return sweepReply(reply);
   }
 
   async getClient(clientId: string): Promise<ClientPresence> {
     assertClientId(clientId);
     const keys = this.keys.shard(this.keys.shardOf(clientId));
-    const reply = (await callScript(
-      this.redis,
-      'read-client-5',
-      [keys.clientPrefix + clientId, keys.meta, keys.deadlines, keys.since, keys.lastseen],
-      [clientId],
-    )) as (string | number | null)[];
-    const now = Number(reply[0]);
-    const sessions: SessionView[] = [];
-    for (let i = 3; i + 3 < reply.length; i += 4) {
-      const sessionId = String(reply[i]);
-      const record = JSON.parse(String(reply[i + 1])) as { node: string; connectedAt: number; ttl: number; endedAt?: number };
-      const deadline = reply[i + 2] === null ? null : Number(reply[i + 2]);
-      const meta = reply[i + 3] === null ? null : (JSON.parse(String(reply[i + 3])) as Record<string, unknown>);
+    const reply = readClientReply(
+      await this.redis[this.scripts.readClient]!(
+        keys.clientPrefix + clientId,
+        keys.meta,
+        keys.deadlines,
+        keys.since,
+        keys.lastseen,
+        clientId,
+      ),
+    );
+    const sessions: SessionView[] = reply.sessions.map(({ sessionId, record: recordJson, deadline, stateJson }) => {
+      const record = JSON.parse(recordJson) as { node: string; connectedAt: number; ttl: number; endedAt?: number };
       // A lingering session (in its offline grace) was last seen when it ended.
       const refreshedAt = deadline === null ? record.connectedAt : Math.max(record.connectedAt, deadline - record.ttl);
-      sessions.push({
+      return {
         sessionId,
         node: record.node,
         connectedAt: record.connectedAt,
         lastSeenAt: record.endedAt ?? refreshedAt,
-        meta,
+        meta: stateJson === null ? null : (JSON.parse(stateJson) as Record<string, unknown>),
         endedAt: record.endedAt ?? null,
-      });
-    }
+      };
+    });
     sessions.sort((a, b) => a.connectedAt - b.connectedAt || a.sessionId.localeCompare(b.sessionId));
     const online = sessions.length > 0;
     return {
       clientId,
       online,
-      onlineSince: online && reply[1] !== null ? Number(reply[1]) : null,
+      onlineSince: online ? reply.onlineSince : null,
       sessions,
-      lastSeenAt: online ? now : reply[2] === null ? null : Number(reply[2]),
+      lastSeenAt: online ? reply.now : reply.lastSeenAt,
     };
   }
 
   /** Presence of many clients (in the order given), one script call per shard involved. */
   async query(clientIds: readonly string[]): Promise<QueryResult[]> {
     for (const clientId of clientIds) assertClientId(clientId);
-    const byShard = new Map<number, number[]>();
-    clientIds.forEach((clientId, index) => {
-      const shard = this.keys.shardOf(clientId);
-      const list = byShard.get(shard);
-      if (list === undefined) byShard.set(shard, [index]);
-      else list.push(index);
-    });
-    const results: QueryResult[] = new Array(clientIds.length);
+    const results = new Array<QueryResult>(clientIds.length);
+    const indexes = clientIds.map((_clientId, index) => index);
     await Promise.all(
-      [...byShard].map(async ([shard, indexes]) => {
+      [...groupByShard(indexes, (index) => this.keys.shardOf(clientIds[index] as string))].map(async ([shard, shardIndexes]) => {
         const keys = this.keys.shard(shard);
-        const ids = indexes.map((index) => clientIds[index] as string);
-        const reply = (await callScript(this.redis, 'query-2', [keys.online, keys.lastseen], ids)) as (
-          | number
-          | string
-          | null
-        )[];
-        const now = Number(reply[0]);
-        indexes.forEach((index, position) => {
-          const online = reply[1 + position] === 1;
-          const seen = reply[1 + ids.length + position];
+        const ids = shardIndexes.map((index) => clientIds[index] as string);
+        const reply = queryReply(await this.redis[this.scripts.query]!(keys.online, keys.lastseen, ...ids), ids.length);
+        shardIndexes.forEach((index, position) => {
+          const online = reply.online[position] as boolean;
           results[index] = {
             clientId: ids[position] as string,
             online,
-            lastSeenAt: online ? now : seen === null || seen === undefined ? null : Number(seen),
+            lastSeenAt: online ? reply.now : (reply.lastSeenAt[position] ?? null),
           };
         });
       }),
@@ -336,33 +435,73 @@ export class PresenceStore {
     };
   }
 
+  /** The edge nodes' heartbeats (stats). */
   async nodes(): Promise<NodeView[]> {
+    return this.readBeats(this.keys.nodeDeadlines, this.keys.nodeInfo);
+  }
+
+  /** The sweepers' heartbeats (the dashboard); their `sessions` is always 0. */
+  async sweepers(): Promise<NodeView[]> {
+    return this.readBeats(this.keys.sweeperDeadlines, this.keys.sweeperInfo);
+  }
+
+  private async readBeats(deadlinesKey: string, infoKey: string): Promise<NodeView[]> {
     const [deadlines, info, time] = await Promise.all([
-      this.redis.zrange(this.keys.nodeDeadlines, '0', '-1', 'WITHSCORES'),
-      this.redis.hgetall(this.keys.nodeInfo),
+      this.redis.zrange(deadlinesKey, '0', '-1', 'WITHSCORES'),
+      this.redis.hgetall(infoKey),
       this.redis.time(),
     ]);
-    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    const now = timeMs(time);
     const nodes: NodeView[] = [];
     for (let i = 0; i + 1 < deadlines.length; i += 2) {
       const node = deadlines[i] as string;
       const raw = info[node];
       if (raw === undefined) continue;
-      const parsed = JSON.parse(raw) as { sessions: number; startedAt: number; lastSeenAt: number };
-      nodes.push({ node, ...parsed, alive: Number(deadlines[i + 1]) > now });
+      const parsed = JSON.parse(raw) as { sessions: number; startedAt: number; lastSeenAt: number; version?: string | null };
+      // Records written before versions were reported have none.
+      nodes.push({ node, ...parsed, version: parsed.version ?? null, alive: Number(deadlines[i + 1]) > now });
     }
     return nodes.sort((a, b) => a.node.localeCompare(b.node));
   }
 
   /** An edge node's own liveness and session count, for stats. */
   async nodeBeat(node: string, ttlMs: number, sessions: number, startedAt: number, keepDeadMs: number): Promise<void> {
-    await callScript(this.redis, 'node-beat-2', [this.keys.nodeDeadlines, this.keys.nodeInfo], [
-      node, ttlMs, sessions, keepDeadMs, startedAt,
-    ]);
+    nodeBeatReply(
+      await this.redis[this.scripts.nodeBeat]!(
+        this.keys.nodeDeadlines,
+        this.keys.nodeInfo,
+        node,
+        ttlMs,
+        sessions,
+        keepDeadMs,
+        startedAt,
+        this.nodeVersion,
+      ),
+    );
   }
 
   async removeNode(node: string): Promise<void> {
     await Promise.all([this.redis.zrem(this.keys.nodeDeadlines, node), this.redis.hdel(this.keys.nodeInfo, node)]);
+  }
+
+  /** A sweeper's liveness, for the dashboard: the edges' heartbeat under the sweepers' keys. */
+  async sweeperBeat(node: string, ttlMs: number, startedAt: number, keepDeadMs: number): Promise<void> {
+    nodeBeatReply(
+      await this.redis[this.scripts.nodeBeat]!(
+        this.keys.sweeperDeadlines,
+        this.keys.sweeperInfo,
+        node,
+        ttlMs,
+        0,
+        keepDeadMs,
+        startedAt,
+        this.nodeVersion,
+      ),
+    );
+  }
+
+  async removeSweeper(node: string): Promise<void> {
+    await Promise.all([this.redis.zrem(this.keys.sweeperDeadlines, node), this.redis.hdel(this.keys.sweeperInfo, node)]);
   }
 
   /** Where every shard stream ends now: a cursor that receives only events written after this call. */
@@ -375,7 +514,7 @@ export class PresenceStore {
   /** Events of one shard after `afterId` (exclusive), oldest first. */
   async readEvents(shard: number, afterId: StreamId, count: number): Promise<StreamedEvent[]> {
     const entries = await this.redis.xrange(this.keys.shard(shard).events, `(${afterId}`, '+', 'COUNT', count);
-    return entries.map(([streamId, fields]) => ({ shard, streamId, event: eventFromFields(shard, streamId, fields) }));
+    return entries.map(([streamId, fields]) => ({ shard, streamId, event: eventFromStreamFields(shard, streamId, fields) }));
   }
 
   /** The oldest event id each shard stream still holds (null for an empty stream), to detect gaps. */
@@ -386,64 +525,54 @@ export class PresenceStore {
 
   /** Redis server time in ms. */
   async now(): Promise<number> {
-    const [seconds, micros] = await this.redis.time();
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    return timeMs(await this.redis.time());
   }
 }
 
 function assertClientId(clientId: string): void {
   if (!isValidClientId(clientId)) {
-    throw new StoreInputError('bad_client_id', 'clientId must be 1-128 characters of A-Z a-z 0-9 . _ : @ -');
+    throw new StoreInputError('bad_client_id', `clientId ${CLIENT_ID_RULE}`);
   }
 }
 
-function failed(op: WriteOp, error: unknown): WriteResult {
-  return { ok: false, kind: op.kind, error: error instanceof Error ? error : new Error(String(error)) };
+/** The keys of a shard that remove-sessions-6 and sweep-6 touch, in their KEYS order. */
+function endingKeys(keys: ShardKeys): EndingKeys {
+  return [keys.deadlines, keys.meta, keys.online, keys.since, keys.lastseen, keys.events];
 }
 
-/** The results of one script call's ops: a run of removes shares one reply, any other op has its own. */
-function toWriteResults(ops: readonly WriteOp[], reply: unknown): WriteResult[] {
+/** A TIME reply in whole ms, as the scripts' now_ms() computes it. */
+function timeMs([seconds, micros]: readonly (number | string)[]): number {
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Items by the shard `shardOf` puts them in, in their order: what each per-shard call carries. */
+function groupByShard<T>(items: Iterable<T>, shardOf: (item: T) => number): Map<number, T[]> {
+  const byShard = new Map<number, T[]>();
+  for (const item of items) {
+    const shard = shardOf(item);
+    const list = byShard.get(shard);
+    if (list === undefined) byShard.set(shard, [item]);
+    else list.push(item);
+  }
+  return byShard;
+}
+
+/** The results of one script call's ops: a run of removes shares one reply, an add or a state write has its own. */
+function toWriteResults(ops: readonly Exclude<WriteOp, RefreshOp>[], reply: unknown): WriteResult[] {
   const first = ops[0];
-  if (first?.kind !== 'remove') return first === undefined ? [] : [toWriteResult(first, reply)];
-  // { now, then per session: event id or null, 1 if it existed }
-  const values = reply as (number | string | null)[];
-  const now = Number(values[0]);
-  return ops.map((_op, i) => {
-    const eventId = values[1 + 2 * i];
-    return { ok: true, kind: 'remove', now, eventId: eventId === null || eventId === undefined ? null : String(eventId), existed: values[2 + 2 * i] === 1 };
-  });
-}
-
-function toWriteResult(op: Exclude<WriteOp, { kind: 'remove' }>, reply: unknown): WriteResult {
-  switch (op.kind) {
-    case 'add': {
-      const [now, eventId, rejected] = reply as [number, string | null, string | null];
-      return {
-        ok: true, kind: 'add', now: Number(now), eventId: eventId ?? null,
-        rejected: rejected === 'too_many_sessions' ? rejected : null,
-      };
-    }
+  if (first === undefined) return [];
+  switch (first.kind) {
+    case 'add':
+      return [{ ok: true, kind: 'add', ...addSessionReply(reply) }];
     case 'state':
-      return { ok: true, kind: 'state', stored: reply === 1 };
-    case 'refresh': {
-      const [now, ...missing] = reply as number[];
-      return { ok: true, kind: 'refresh', now: Number(now), missing: missing.map((i) => op.members[i - 1] as string) };
+      return [{ ok: true, kind: 'state', stored: setStateReply(reply) }];
+    case 'remove': {
+      const { now, ended } = removeSessionsReply(reply, ops.length);
+      return ended.map(({ eventId, existed }) => ({ ok: true, kind: 'remove', now, eventId, existed }));
     }
   }
 }
-
-function eventFromFields(shard: number, streamId: string, fields: string[]): PresenceEvent {
-  const map: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i] as string] = fields[i + 1] as string;
-  return {
-    id: `${shard}-${streamId}`,
-    type: map.type as EventType,
-    clientId: map.clientId ?? '',
-    sessionId: map.sessionId ?? '',
-    node: map.node ?? '',
-    reason: (map.reason as OfflineReason | undefined) ?? null,
-    at: Number(map.at),
-  };
-}
-
-export { sessionMember };

@@ -1,22 +1,15 @@
-/** Why a session (and, if it was the last one, its client) went offline. */
-export const OFFLINE_REASONS = ['leave', 'closed', 'timeout', 'shutdown', 'expired'] as const;
-export type OfflineReason = (typeof OFFLINE_REASONS)[number];
-
-export const EVENT_TYPES = ['online', 'offline'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-/** One presence transition of a client, as stored, published and streamed. */
-export interface PresenceEvent {
-  /** `<shard>-<stream id>`: unique, and ordered within a client. */
-  id: string;
-  type: EventType;
-  clientId: string;
-  sessionId: string;
-  node: string;
-  /** Set on offline events; null on online events. */
-  reason: OfflineReason | null;
-  /** Milliseconds since the epoch, Redis time. */
-  at: number;
+/**
+ * A session a refresh renews. An edge's own session records fit as they are (no object, no string
+ * built per session per refresh).
+ */
+export interface SessionRef {
+  readonly sessionId: string;
+  readonly clientId: string;
+  /**
+   * The client's shard (`keys.shardOf(clientId)`) if the caller keeps it, as an edge does: a refresh
+   * then spares a CRC16 of every client id every SESSION_REFRESH_MS. Computed when absent.
+   */
+  readonly shard?: number;
 }
 
 export interface SessionView {
@@ -55,6 +48,8 @@ export interface NodeView {
   sessions: number;
   startedAt: number;
   lastSeenAt: number;
+  /** The version the node runs (its package's), or null when its record has none. */
+  version: string | null;
   /** False once its liveness deadline passed (crashed or cut off). */
   alive: boolean;
 }

@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'too_many_connections',
   'rate_limited',
   'too_many_sessions',
+  'internal_error',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -28,3 +29,20 @@ export class ProtocolError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * Codes of `NACK <channel> <code> <message>`: a channel request (JOIN, LEAVE, SET) was refused and the
+ * session goes on. Part of the wire protocol (docs/protocol.md): add, never rename.
+ */
+export const CHANNEL_NACK_CODES = [
+  'bad_frame',
+  'bad_channel',
+  'bad_state',
+  'forbidden',
+  'too_many_channels',
+  'not_joined',
+  'overloaded',
+  'unavailable',
+] as const;
+
+export type ChannelNackCode = (typeof CHANNEL_NACK_CODES)[number];

@@ -119,9 +119,7 @@ describe('FrameDecoder', () => {
   });
 
   it('rejects a frame of 4097 bytes including its newline with frame_too_large', () => {
-    const error = protocolErrorOf(() =>
-      new FrameDecoder().push(Buffer.from(`${'x'.repeat(MAX_FRAME_BYTES)}\n`), ignore),
-    );
+    const error = protocolErrorOf(() => new FrameDecoder().push(Buffer.from(`${'x'.repeat(MAX_FRAME_BYTES)}\n`), ignore));
     expect(error.code).toBe('frame_too_large');
     expect(error.name).toBe('ProtocolError');
   });
@@ -212,37 +210,30 @@ describe('FrameDecoder', () => {
   it('yields exactly the lines for any split of their concatenation into chunks', () => {
     const line = fc.uint8Array({ maxLength: 60 }).map((bytes) => Buffer.from(bytes.filter((b) => b !== 0x0a)));
     fc.assert(
-      fc.property(
-        fc.array(line, { maxLength: 20 }),
-        fc.boolean(),
-        fc.array(fc.nat(), { maxLength: 30 }),
-        (lines, crlf, cutSeeds) => {
-          const terminator = Buffer.from(crlf ? '\r\n' : '\n');
-          const stream = Buffer.concat(lines.flatMap((l) => [l, terminator]));
-          const cuts = [...new Set(cutSeeds.map((seed) => (stream.length === 0 ? 0 : seed % stream.length)))].sort(
-            (a, b) => a - b,
-          );
-          const chunks: Buffer[] = [];
-          let from = 0;
-          for (const cut of [...cuts, stream.length]) {
-            chunks.push(stream.subarray(from, cut));
-            from = cut;
-          }
-          const frames: Buffer[] = [];
-          const decoder = new FrameDecoder();
-          for (const chunk of chunks) {
-            const ok = decoder.push(chunk, (frame) => {
-              frames.push(Buffer.from(frame));
-              return true;
-            });
-            expect(ok).toBe(true);
-          }
-          // With a bare LF, a line that itself ends in `\r` loses that `\r`: that is the documented CRLF rule.
-          const expected = lines.map((l) => (!crlf && l.at(-1) === 0x0d ? l.subarray(0, -1) : l));
-          expect(frames).toEqual(expected);
-          expect(decoder.bufferedBytes).toBe(0);
-        },
-      ),
+      fc.property(fc.array(line, { maxLength: 20 }), fc.boolean(), fc.array(fc.nat(), { maxLength: 30 }), (lines, crlf, cutSeeds) => {
+        const terminator = Buffer.from(crlf ? '\r\n' : '\n');
+        const stream = Buffer.concat(lines.flatMap((l) => [l, terminator]));
+        const cuts = [...new Set(cutSeeds.map((seed) => (stream.length === 0 ? 0 : seed % stream.length)))].sort((a, b) => a - b);
+        const chunks: Buffer[] = [];
+        let from = 0;
+        for (const cut of [...cuts, stream.length]) {
+          chunks.push(stream.subarray(from, cut));
+          from = cut;
+        }
+        const frames: Buffer[] = [];
+        const decoder = new FrameDecoder();
+        for (const chunk of chunks) {
+          const ok = decoder.push(chunk, (frame) => {
+            frames.push(Buffer.from(frame));
+            return true;
+          });
+          expect(ok).toBe(true);
+        }
+        // With a bare LF, a line that itself ends in `\r` loses that `\r`: that is the documented CRLF rule.
+        const expected = lines.map((l) => (!crlf && l.at(-1) === 0x0d ? l.subarray(0, -1) : l));
+        expect(frames).toEqual(expected);
+        expect(decoder.bufferedBytes).toBe(0);
+      }),
     );
   });
 
@@ -251,9 +242,7 @@ describe('FrameDecoder', () => {
     fc.assert(
       fc.property(fc.array(line, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (lines, cutSeeds) => {
         const stream = Buffer.from(lines.map((l) => `${l}\r\n`).join(''));
-        const cuts = [...new Set(cutSeeds.map((seed) => (stream.length === 0 ? 0 : seed % stream.length)))].sort(
-          (a, b) => a - b,
-        );
+        const cuts = [...new Set(cutSeeds.map((seed) => (stream.length === 0 ? 0 : seed % stream.length)))].sort((a, b) => a - b);
         const frames: string[] = [];
         const decoder = new FrameDecoder();
         let from = 0;

@@ -130,31 +130,58 @@ const TRUNCATED_UTF8 = [raw(0xc3), raw(0xe2, 0x98), raw(0xf0, 0x9f, 0x98), raw(0
 
 /** Pieces a hostile or broken client sends, weighted towards what reaches deep into the parser. */
 const fragment: fc.Arbitrary<Uint8Array> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('HELLO ', 'PING', 'PING ', 'BYE', ' ', '\n', '\r\n', '\r', '{', '}', '[', ']', '"', ':', ',', '\\', '\0', '\t').map(bytes) },
-  { weight: 3, arbitrary: fc.constantFrom('alice', 'a:b@c.d_e-f', 'a{b}', 'tok.en.sig', '1e999999', '"__proto__"', 'null', '☕', '\u{1F600}', '\uFEFF').map(bytes) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .constantFrom('HELLO ', 'PING', 'PING ', 'BYE', ' ', '\n', '\r\n', '\r', '{', '}', '[', ']', '"', ':', ',', '\\', '\0', '\t')
+      .map(bytes),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .constantFrom('alice', 'a:b@c.d_e-f', 'a{b}', 'tok.en.sig', '1e999999', '"__proto__"', 'null', '☕', '\u{1F600}', '\uFEFF')
+      .map(bytes),
+  },
   { weight: 2, arbitrary: fc.constantFrom(...ALWAYS_INVALID_UTF8, ...TRUNCATED_UTF8) },
   { weight: 3, arbitrary: fc.uint8Array({ maxLength: 40 }) },
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 3 }).map((value) => bytes(JSON.stringify(value) ?? 'null')) },
   // Long runs without a newline: the frame limit must cut them off.
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 1, max: 6_000 }), fc.constantFrom(0x61, 0x5b, 0x00, 0xff)).map(([n, b]) => new Uint8Array(n).fill(b)) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.integer({ min: 1, max: 6_000 }), fc.constantFrom(0x61, 0x5b, 0x00, 0xff))
+      .map(([n, b]) => new Uint8Array(n).fill(b)),
+  },
 );
 /** A line of fragments, often behind a real verb so that the argument parsers get the garbage. */
 const garbageLine = fc
   .tuple(fc.constantFrom('', 'HELLO ', 'HELLO ok ', 'PING ', 'PING {"a":'), fc.array(fragment, { minLength: 1, maxLength: 12 }))
   .map(([verb, parts]) => Buffer.concat([Buffer.from(verb), ...parts]));
-const validLine = fc.oneof(
-  fc.constantFrom('', 'PING', 'BYE', 'PING {}'),
-  fc.stringMatching(/^[A-Za-z0-9._:@-]{1,128}$/).map((id) => `HELLO ${id}`),
-  fc.tuple(fc.stringMatching(/^[A-Za-z0-9._:@-]{1,20}$/), fc.stringMatching(/^[\x21-\x7e]{1,40}$/)).map(([id, token]) => `HELLO ${id} ${token}`),
-  fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 6 }).map((state) => `PING ${JSON.stringify(state)}`),
-).map((line) => Buffer.from(line));
+const validLine = fc
+  .oneof(
+    fc.constantFrom('', 'PING', 'BYE', 'PING {}'),
+    fc.stringMatching(/^[A-Za-z0-9._:@-]{1,128}$/).map((id) => `HELLO ${id}`),
+    fc
+      .tuple(fc.stringMatching(/^[A-Za-z0-9._:@-]{1,20}$/), fc.stringMatching(/^[\x21-\x7e]{1,40}$/))
+      .map(([id, token]) => `HELLO ${id} ${token}`),
+    fc
+      .dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 6 })
+      .map((state) => `PING ${JSON.stringify(state)}`),
+  )
+  .map((line) => Buffer.from(line));
 /** Lines, mostly valid so that streams get deep before the first error, with mixed terminators and a tail. */
 const stream = fc
   .tuple(
-    fc.array(fc.tuple(fc.oneof({ weight: 3, arbitrary: validLine }, { weight: 1, arbitrary: garbageLine }), fc.constantFrom('\n', '\r\n')), { maxLength: 30 }),
+    fc.array(
+      fc.tuple(fc.oneof({ weight: 3, arbitrary: validLine }, { weight: 1, arbitrary: garbageLine }), fc.constantFrom('\n', '\r\n')),
+      { maxLength: 30 },
+    ),
     fc.option(garbageLine),
   )
-  .map(([lines, tail]) => new Uint8Array(Buffer.concat([...lines.flatMap(([line, end]) => [line, Buffer.from(end)]), tail ?? Buffer.alloc(0)])));
+  .map(
+    ([lines, tail]) =>
+      new Uint8Array(Buffer.concat([...lines.flatMap(([line, end]) => [line, Buffer.from(end)]), tail ?? Buffer.alloc(0)])),
+  );
 const cutSeeds = fc.array(fc.nat(), { maxLength: 40 });
 
 function outcomeOf(frame: string | Uint8Array, maxStateBytes = MAX_STATE_BYTES): Outcome {
@@ -369,14 +396,17 @@ describe('NUL bytes and invalid UTF-8 inside frames', () => {
     // An unknown verb is quoted (at most 32 characters of it), escaped so the line stays one line
     // of well-formed UTF-8 even when the cut falls inside a surrogate pair.
     fc.assert(
-      fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }).filter((s) => !s.includes(' ') && !s.includes('\n')), (verb) => {
-        const outcome = outcomeOf(verb);
-        if (outcome.kind !== 'error') return;
-        expect(outcome.message.length).toBeLessThanOrEqual(256);
-        expect(Buffer.from(outcome.message, 'utf8').toString('utf8')).toBe(outcome.message);
-        const line = errorFrame(outcome.code, outcome.message);
-        expect(line.indexOf('\n')).toBe(line.length - 1);
-      }),
+      fc.property(
+        fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }).filter((s) => !s.includes(' ') && !s.includes('\n')),
+        (verb) => {
+          const outcome = outcomeOf(verb);
+          if (outcome.kind !== 'error') return;
+          expect(outcome.message.length).toBeLessThanOrEqual(256);
+          expect(Buffer.from(outcome.message, 'utf8').toString('utf8')).toBe(outcome.message);
+          const line = errorFrame(outcome.code, outcome.message);
+          expect(line.indexOf('\n')).toBe(line.length - 1);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -474,7 +504,7 @@ describe('JSON bombs in PING state', () => {
     ['{"n":-1e999999}', '{"n":null}', 'and -Infinity'],
     ['{"n":1e-999999}', '{"n":0}', 'underflows to 0'],
     ['{"n":-0}', '{"n":0}', 'loses the sign of zero'],
-    ['{"n":123456789012345678901234567890}', '{"n":1.2345678901234568e+29}', 'keeps only a double\'s precision'],
+    ['{"n":123456789012345678901234567890}', '{"n":1.2345678901234568e+29}', "keeps only a double's precision"],
     ['{"n":9007199254740993}', '{"n":9007199254740992}', 'rounds integers past 2^53'],
     [`{"n":1${'0'.repeat(300)}}`, '{"n":1e+300}', 'shortens a 301-digit integer'],
   ])('accepts huge numbers: %s is stored as %s (%s)', (json, stored) => {
@@ -516,7 +546,8 @@ describe('a configured MAX_STATE_BYTES', () => {
       fc.property(stateObject, fc.integer({ min: CONFIG_STATE_MIN, max: CONFIG_STATE_MAX }), (state, limit) => {
         const json = JSON.stringify(state);
         const outcome = outcomeOf(`PING ${json}`, limit);
-        if (Buffer.byteLength(json) <= limit) expect(outcome).toEqual({ kind: 'message', message: { type: 'ping', state: JSON.parse(json), stateJson: json } });
+        if (Buffer.byteLength(json) <= limit)
+          expect(outcome).toEqual({ kind: 'message', message: { type: 'ping', state: JSON.parse(json), stateJson: json } });
         else expect(outcome).toEqual({ kind: 'error', code: 'bad_state', message: sizeMessage(limit) });
       }),
       { numRuns: 300 },

@@ -1,8 +1,10 @@
-export { CLIENT_ID_PATTERN, MAX_CLIENT_ID_LENGTH, isValidClientId } from './client-id.js';
-export { ERROR_CODES, ProtocolError } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export { CLIENT_ID_PATTERN, CLIENT_ID_RULE, MAX_CLIENT_ID_LENGTH, isValidClientId } from './client-id.js';
+export { CHANNEL_NACK_CODES, ERROR_CODES, ProtocolError } from './errors.js';
+export type { ChannelNackCode, ErrorCode } from './errors.js';
 export { FrameDecoder, MAX_FRAME_BYTES } from './frame-decoder.js';
 export { MAX_STATE_BYTES, MAX_TOKEN_LENGTH, parseClientFrame } from './messages.js';
 export type { ClientMessage } from './messages.js';
-export { PONG_FRAME, byeFrame, errorFrame, welcomeFrame } from './server-frames.js';
+export { PONG_FRAME, byeFrame, channelAckFrame, errorFrame, nackFrame, welcomeFrame } from './server-frames.js';
 export type { ServerByeReason } from './server-frames.js';
+export { CHANNEL_PATTERN, CHANNEL_RULE, MAX_CHANNEL_LENGTH, isValidChannel } from './channel-name.js';
+export { WakeableSleep } from './wakeable-sleep.js';

@@ -129,9 +129,7 @@ describe('parseClientFrame', () => {
 
     it('rejects bytes that are not UTF-8', () => {
       expect(codeOf(Buffer.from([0xff, 0xfe]))).toBe('bad_frame');
-      expect(codeOf(Buffer.concat([Buffer.from('PING {"a":"'), Buffer.from([0xc3]), Buffer.from('"}')]))).toBe(
-        'bad_frame',
-      );
+      expect(codeOf(Buffer.concat([Buffer.from('PING {"a":"'), Buffer.from([0xc3]), Buffer.from('"}')]))).toBe('bad_frame');
       expect(codeOf(Buffer.concat([Buffer.from('HELLO '), Buffer.from([0x80])]))).toBe('bad_frame');
       // An encoded surrogate half is not UTF-8 either.
       expect(codeOf(Buffer.from([0xed, 0xa0, 0x80]))).toBe('bad_frame');
@@ -263,22 +261,7 @@ describe('isValidClientId', () => {
   });
 
   it('rejects hash tags, separators, whitespace and non-ASCII', () => {
-    for (const id of [
-      'a{b',
-      'a}b',
-      '{a}',
-      'a|b',
-      'a b',
-      'a\tb',
-      'a\nb',
-      'alice\n',
-      '\nalice',
-      'a/b',
-      'a+b',
-      'é',
-      'a,b',
-      'a#b',
-    ]) {
+    for (const id of ['a{b', 'a}b', '{a}', 'a|b', 'a b', 'a\tb', 'a\nb', 'alice\n', '\nalice', 'a/b', 'a+b', 'é', 'a,b', 'a#b']) {
       expect(isValidClientId(id)).toBe(false);
     }
   });

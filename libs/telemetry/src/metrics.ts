@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { listenOrExit, type ListenSetting } from './listen-or-exit.js';
 
 /** A registry with the process metrics (CPU, RSS, event-loop lag) and `service` as a default label. */
 export function createMetricsRegistry(service: string): Registry {
@@ -9,11 +10,25 @@ export function createMetricsRegistry(service: string): Registry {
   return registry;
 }
 
+export interface MetricsServerOptions {
+  /**
+   * Why the process should get no work now (a load balancer's health check reads `/readyz`), or null
+   * when it is ready. Without it, `/readyz` always answers ready.
+   */
+  notReady?: () => string | null;
+}
+
 /**
- * Serves `GET /metrics` for services without an HTTP API of their own (edge, sweeper).
- * Resolves once listening; close it with `server.close()`.
+ * Serves `GET /metrics`, `/healthz` (the process runs) and `/readyz` (it should get work: 200, or 503
+ * with the reason) for services without an HTTP API of their own (edge, sweeper). Resolves once
+ * listening; close it with `server.close()`.
  */
-export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<Server> {
+export async function startMetricsServer(
+  registry: Registry,
+  host: string,
+  port: number,
+  options: MetricsServerOptions = {},
+): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
       registry
@@ -33,8 +48,14 @@ export async function startMetricsServer(registry: Registry, host: string, port:
       res.end('{"status":"ok"}');
       return;
     }
+    if (req.method === 'GET' && req.url === '/readyz') {
+      const reason = options.notReady?.() ?? null;
+      res.writeHead(reason === null ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(reason === null ? '{"status":"ready"}' : JSON.stringify({ error: { code: 'not_ready', message: reason } }));
+      return;
+    }
     res.writeHead(404, { 'content-type': 'application/json' });
-    res.end('{"error":{"code":"not_found","message":"only GET /metrics and GET /healthz are served here"}}');
+    res.end('{"error":{"code":"not_found","message":"only GET /metrics, /healthz and /readyz are served here"}}');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -44,4 +65,17 @@ export async function startMetricsServer(registry: Registry, host: string, port:
     });
   });
   return server;
+}
+
+/**
+ * A service's metrics server as its settings ask: none with port 0, else `startMetricsServer` on
+ * `setting`'s host and port, exiting with one line naming the variable when they can't be used.
+ */
+export async function serveMetricsOrExit(
+  registry: Registry,
+  setting: ListenSetting,
+  options: MetricsServerOptions = {},
+): Promise<Server | null> {
+  if (setting.port === 0) return null;
+  return listenOrExit(setting, () => startMetricsServer(registry, setting.host, setting.port, options));
 }

@@ -1,17 +1,20 @@
-import { CLIENT_ID_PATTERN } from '@presence/protocol';
+import { CLIENT_ID_PATTERN, CLIENT_ID_RULE } from '@presence/protocol';
 import { z } from 'zod';
 
-/** The message of a 400 for a malformed client id. */
-export const CLIENT_ID_RULE = 'must be 1-128 characters of A-Z a-z 0-9 . _ : @ -';
+/** The message of a 400 for a malformed client id: the rule as libs/protocol states it. */
+export { CLIENT_ID_RULE };
 const MAX_QUERY_IDS = 1_000;
-const clientIdSchema = z.string().regex(CLIENT_ID_PATTERN, { error: CLIENT_ID_RULE });
+/** A client id, as every route and body takes it. */
+export const clientIdSchema = z.string().regex(CLIENT_ID_PATTERN, { error: CLIENT_ID_RULE });
 
 /** The body of POST /v1/presence/query; the first issue zod finds is the 400's message. */
-export const querySchema = z.object({
-  clientIds: z.array(clientIdSchema).min(1, { error: 'must list 1 to 1000 client ids' }).max(MAX_QUERY_IDS, {
-    error: 'must list 1 to 1000 client ids',
-  }),
-});
+export const querySchema = z
+  .object({
+    clientIds: z.array(clientIdSchema).min(1, { error: 'must list 1 to 1000 client ids' }).max(MAX_QUERY_IDS, {
+      error: 'must list 1 to 1000 client ids',
+    }),
+  })
+  .meta({ id: 'PresenceQuery' });
 
 /**
  * The ids of a body that `querySchema` accepts, or null for any body it rejects (zod then says

@@ -1,12 +1,14 @@
 import {
   EventCursor,
   compareStreamIds,
+  isRedisUnavailable,
   type EventType,
   type PresenceEvent,
   type PresenceStore,
   type StreamedEvent,
 } from '@presence/presence-store';
 import type { Logger } from '@presence/telemetry';
+import { eventFromMessage, parseEventId } from '@presence/wire-format';
 import type { Cluster, Redis } from 'ioredis';
 
 /** Events read from a shard stream per call. */
@@ -58,7 +60,7 @@ export class EventHub {
   private readonly reading = new Map<number, Promise<void>>();
   private readonly again = new Set<number>();
   private pollTimer: NodeJS.Timeout | null = null;
-  private onEvent: ((event: PresenceEvent) => void) | null = null;
+  private readonly observers = new Set<(event: PresenceEvent) => void>();
 
   constructor(store: PresenceStore, subscriber: Redis | Cluster, logger: Logger, options: EventHubOptions) {
     this.store = store;
@@ -76,16 +78,21 @@ export class EventHub {
     return this.heads !== null;
   }
 
-  /** Observe every event the hub reads (metrics). */
-  observe(listener: (event: PresenceEvent) => void): void {
-    this.onEvent = listener;
+  /**
+   * Calls `listener` with every event the hub reads, of every type, once each (metrics), until the
+   * subscription is closed. Any number may observe.
+   */
+  observe(listener: (event: PresenceEvent) => void): Subscription {
+    const observer = (event: PresenceEvent) => listener(event);
+    this.observers.add(observer);
+    return { close: () => this.observers.delete(observer) };
   }
 
   async start(): Promise<void> {
     this.subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.store.keys.eventsChannel) return;
-      const shard = Number.parseInt(message.slice(message.indexOf('"id":"') + 6), 10);
-      if (Number.isInteger(shard) && shard >= 0 && shard < this.store.keys.shardCount) this.read(shard);
+      const shard = parseEventId(eventFromMessage(message)?.id ?? '')?.shard;
+      if (shard !== undefined && shard < this.store.keys.shardCount) this.read(shard);
     });
     // Not awaited: with Redis down the API still starts (and answers 503); ioredis subscribes once
     // connected and again after every reconnect.
@@ -138,7 +145,9 @@ export class EventHub {
     try {
       this.heads = await this.store.latestCursor();
     } catch (error) {
-      this.logger.warn({ err: error }, 'cannot read event stream positions yet');
+      // Redis out of reach is said once per process (RedisReachability, in main); retried every poll.
+      if (isRedisUnavailable(error)) this.logger.debug({ error: (error as Error).message }, 'cannot read event stream positions yet');
+      else this.logger.warn({ err: error }, 'cannot read event stream positions yet');
     }
   }
 
@@ -165,7 +174,7 @@ export class EventHub {
       const page = await this.store.readEvents(shard, heads.position(shard), PAGE);
       for (const streamed of page) {
         this.heads = (this.heads ?? heads).with(shard, streamed.streamId);
-        this.onEvent?.(streamed.event);
+        for (const observer of this.observers) observer(streamed.event);
         for (const subscriber of this.subscribers) this.dispatch(subscriber, streamed);
       }
       if (page.length < PAGE) return;

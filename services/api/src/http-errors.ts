@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { StoreInputError } from '@presence/presence-store';
+import { StoreInputError, isRedisUnavailable } from '@presence/presence-store';
 
 /** An error with an HTTP status and a stable machine-readable code. */
 export class HttpError extends Error {
@@ -16,17 +16,6 @@ export class HttpError extends Error {
 
 export function sendError(res: Response, status: number, code: string, message: string): void {
   res.status(status).json({ error: { code, message } });
-}
-
-/** Errors ioredis raises when Redis is down or too slow: the API answers 503, not 500. */
-function isRedisUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  return (
-    error.name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|Stream isn't writeable|enableOfflineQueue|Command timed out|ECONNREFUSED|ECONNRESET|CLUSTERDOWN|TRYAGAIN|LOADING|None of startup nodes/i.test(
-      error.message,
-    )
-  );
 }
 
 /**

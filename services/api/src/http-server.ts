@@ -14,7 +14,10 @@ type Constructor = (this: object, ...args: unknown[]) => void;
  */
 export function createHttpServer(app: Express): Server {
   if (isClass(IncomingMessage) || isClass(ServerResponse)) return createServer(app);
-  return createServer({ IncomingMessage: inherit(IncomingMessage, app.request), ServerResponse: inherit(ServerResponse, app.response) }, app);
+  return createServer(
+    { IncomingMessage: inherit(IncomingMessage, app.request), ServerResponse: inherit(ServerResponse, app.response) },
+    app,
+  );
 }
 
 function isClass(fn: unknown): boolean {

@@ -28,8 +28,25 @@ describe('queryResultsJson', () => {
   });
 
   it('prints numbers as JSON does, at the edges of the fast path', () => {
-    for (const n of [0, -0, 1, -1, 999_999_999, 1e9, 1e9 + 1, 1_795_325_498_474, 1_000_000_000_000_000, Number.MAX_SAFE_INTEGER,
-      Number.MAX_SAFE_INTEGER + 1, -1_795_325_498_474, 1.5, 1e21, NaN, Infinity, -Infinity]) {
+    for (const n of [
+      0,
+      -0,
+      1,
+      -1,
+      999_999_999,
+      1e9,
+      1e9 + 1,
+      1_795_325_498_474,
+      1_000_000_000_000_000,
+      Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER + 1,
+      -1_795_325_498_474,
+      1.5,
+      1e21,
+      NaN,
+      Infinity,
+      -Infinity,
+    ]) {
       expect(numberJson(n)).toBe(JSON.stringify(n));
     }
   });

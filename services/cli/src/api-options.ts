@@ -21,7 +21,8 @@ export function addApiOptions(command: Command): Command {
 
 export function apiClient(options: ApiOptions, deps: CliDeps): PresenceHttpClient {
   const baseUrl = options.api ?? deps.env.apiUrl ?? DEFAULT_API_URL;
-  if (!/^https?:\/\/[^/\s]+/.test(baseUrl)) throw new UsageError(`--api must be an http:// or https:// URL (got ${JSON.stringify(baseUrl)})`);
+  if (!/^https?:\/\/[^/\s]+/.test(baseUrl))
+    throw new UsageError(`--api must be an http:// or https:// URL (got ${JSON.stringify(baseUrl)})`);
   const token = options.token ?? deps.env.apiToken;
   return createHttpClient({ baseUrl, ...(token !== undefined && token !== '' ? { token } : {}) });
 }
@@ -30,7 +31,8 @@ export function apiClient(options: ApiOptions, deps: CliDeps): PresenceHttpClien
 export function wholeNumber(min: number, max: number): (value: string) => number {
   return (value) => {
     const number = Number(value);
-    if (!/^\d+$/.test(value) || number < min || number > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+    if (!/^\d+$/.test(value) || number < min || number > max)
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
     return number;
   };
 }

@@ -10,6 +10,8 @@ export interface ConnectOptions {
   token?: string;
   json?: boolean;
   verbose?: boolean;
+  /** `--join`, repeatable: channels joined on every session. */
+  join?: string[];
 }
 
 /**
@@ -20,9 +22,12 @@ export interface ConnectOptions {
 export async function runConnect(clientId: string, options: ConnectOptions, deps: CliDeps): Promise<void> {
   const state = options.state === undefined ? undefined : parseState(options.state, '--state');
   const client = createPresenceClient({
-    clientId, host: options.host, port: options.port,
+    clientId,
+    host: options.host,
+    port: options.port,
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(state !== undefined ? { state } : {}),
+    ...(options.join !== undefined ? { channels: options.join } : {}),
   });
   const say = (record: Record<string, unknown>, text: string) => deps.out(options.json ? `${JSON.stringify(record)}\n` : `${text}\n`);
 
@@ -30,7 +35,8 @@ export async function runConnect(clientId: string, options: ConnectOptions, deps
     const where = `${info.endpoint.host}:${info.endpoint.port}`;
     say(
       { event: 'connected', ...info },
-      `connected to ${where} as ${clientId}: session ${info.sessionId}, heartbeat every ${info.intervalMs} ms, timeout ${info.timeoutMs} ms`,
+      `connected to ${where} as ${clientId}: session ${info.sessionId}, ` +
+        `heartbeat every ${info.intervalMs} ms, timeout ${info.timeoutMs} ms`,
     );
   });
   client.on('disconnected', (info) => {
@@ -41,13 +47,29 @@ export async function runConnect(clientId: string, options: ConnectOptions, deps
     const where = `${info.endpoint.host}:${info.endpoint.port}`;
     const cause = info.error === null ? '' : `: ${info.error.message}`;
     say(
-      { event: 'reconnecting', attempt: info.attempt, delayMs: info.delayMs, endpoint: info.endpoint, reason: info.reason, error: info.error?.message ?? null },
+      {
+        event: 'reconnecting',
+        attempt: info.attempt,
+        delayMs: info.delayMs,
+        endpoint: info.endpoint,
+        reason: info.reason,
+        error: info.error?.message ?? null,
+      },
       `reconnecting to ${where} in ${info.delayMs} ms (attempt ${info.attempt}, ${info.reason}${cause})`,
     );
   });
+  client.on('channel', (reply) => {
+    if (reply.result === 'nack') {
+      say({ event: 'channel', ...reply }, `${reply.channel}: refused: ${reply.code}${reply.message === '' ? '' : `: ${reply.message}`}`);
+      return;
+    }
+    const occupancy = `${reply.clients} ${reply.clients === 1 ? 'client' : 'clients'}, ${reply.sessions} ${reply.sessions === 1 ? 'session' : 'sessions'}`;
+    say({ event: 'channel', ...reply }, `${reply.result} ${reply.channel} (${occupancy})`);
+  });
   if (options.verbose) client.on('rtt', (ms) => say({ event: 'rtt', ms }, `rtt ${ms.toFixed(2)} ms`));
 
-  let fatal: PresenceClientError | null = null;
+  // Set by the 'error' listener: typed by hand, or TypeScript narrows it to `null` for good.
+  let fatal = null as PresenceClientError | null;
   const finished = new Promise<void>((resolve) => {
     client.on('error', (error) => {
       fatal = error;

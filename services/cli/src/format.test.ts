@@ -3,11 +3,15 @@ import { formatEventLine, formatTime, renderTable, truncate } from './format.js'
 
 describe('CLI formatting', () => {
   it('pads columns to the widest cell, without trailing spaces', () => {
-    expect(renderTable(['CLIENT', 'STATUS', 'STATE'], [['alice', 'online', '{"a":1}'], ['bob-the-builder', 'offline', '-']])).toBe(
-      'CLIENT           STATUS   STATE\n' +
-        'alice            online   {"a":1}\n' +
-        'bob-the-builder  offline  -\n',
-    );
+    expect(
+      renderTable(
+        ['CLIENT', 'STATUS', 'STATE'],
+        [
+          ['alice', 'online', '{"a":1}'],
+          ['bob-the-builder', 'offline', '-'],
+        ],
+      ),
+    ).toBe('CLIENT           STATUS   STATE\n' + 'alice            online   {"a":1}\n' + 'bob-the-builder  offline  -\n');
   });
 
   it('prints times in UTC, with milliseconds for events, and - for none', () => {

@@ -1,4 +1,4 @@
-import type { PresenceEvent } from '@presence/client';
+import type { ChannelEvent, PresenceEvent } from '@presence/client';
 
 /** A plain text table: a header row, columns padded to their widest cell, two spaces apart. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -27,4 +27,18 @@ export function formatEventLine(event: PresenceEvent): string {
   return [formatTime(event.at, true), event.type.padEnd(7), event.clientId.padEnd(16), (event.reason ?? '-').padEnd(8), event.node]
     .join('  ')
     .trimEnd();
+}
+
+/** One line per channel event for `presence watch --channel`: as formatEventLine, then the channel and its occupancy after the event. */
+export function formatChannelEventLine(event: ChannelEvent): string {
+  const { clients } = event.occupancy;
+  return [
+    formatTime(event.at, true),
+    event.type.padEnd(7),
+    event.clientId.padEnd(16),
+    (event.reason ?? '-').padEnd(8),
+    event.node.padEnd(10),
+    event.channel,
+    `${clients} ${clients === 1 ? 'client' : 'clients'}`,
+  ].join('  ');
 }

@@ -3,13 +3,25 @@ import { runCli } from './program.js';
 
 // The composition root of `presence`: the only place that reads the environment and touches the process.
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+/**
+ * One Ctrl-C can arrive twice: the terminal sends SIGINT to the whole foreground process group, and
+ * `npx` (npm exec), which is in that group, forwards it to its child as well, milliseconds later. A
+ * signal this soon after the first is that copy, not a second Ctrl-C.
+ */
+const SAME_CTRL_C_MS = 300;
 const stopHandlers = new Set<() => void>();
-let stops = 0;
+// Set by the signal handler: typed by hand, or TypeScript narrows it to `null` for good.
+let firstSignalAt = null as number | null;
 let stdinUsed = false;
 const onSignal = () => {
-  stops += 1;
-  // A second Ctrl-C while leaving politely means "now".
-  if (stops > 1 || stopHandlers.size === 0) process.exit(130);
+  const now = performance.now();
+  if (firstSignalAt !== null) {
+    // A second Ctrl-C while leaving politely means "now".
+    if (now - firstSignalAt >= SAME_CTRL_C_MS) process.exit(130);
+    return;
+  }
+  firstSignalAt = now;
+  if (stopHandlers.size === 0) process.exit(130);
   for (const handler of [...stopHandlers]) handler();
 };
 process.on('SIGINT', onSignal);
@@ -34,3 +46,9 @@ process.exitCode = exitCode;
 if (stdinUsed) process.stdin.pause();
 // Nothing should be left running; if something is (a socket in keep-alive), don't wait for it.
 setTimeout(() => process.exit(exitCode), 500).unref();
+// Stopped by a signal: stay until its forwarded copy can have arrived. One that came while the
+// process was already exiting would find the handler gone and end it by SIGINT (130) after all.
+if (firstSignalAt !== null) {
+  const wait = firstSignalAt + SAME_CTRL_C_MS - performance.now();
+  if (wait > 0) setTimeout(() => process.exit(exitCode), wait);
+}

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { addApiOptions, wholeNumber, type ApiOptions } from './api-options.js';
 import type { CliDeps } from './cli-deps.js';
 import { EXIT_USAGE, describeError } from './cli-error.js';
+import { runChannel, type ChannelOptions } from './channel-command.js';
 import { runConnect, type ConnectOptions } from './connect-command.js';
 import { runList, type ListOptions } from './list-command.js';
 import { runStats } from './stats-command.js';
@@ -21,7 +22,16 @@ export function createProgram(deps: CliDeps): Command {
     .addHelpText(
       'after',
       '\nExit codes: 0 done, 1 the command failed (API unreachable, unauthorized, refused), 2 bad usage.\n' +
-        'Examples:\n  presence status alice bob\n  presence watch --types offline\n  presence connect alice --state \'{"status":"away"}\'\n',
+        [
+          'Examples:',
+          '  presence status alice bob',
+          '  presence watch --types offline',
+          '  presence connect alice --join room:1',
+          '  presence channel room:1',
+          '  presence watch --channel room:1',
+          `  presence connect alice --state '{"status":"away"}'`,
+          '',
+        ].join('\n'),
     );
 
   addApiOptions(program.command('status').description('show whether clients are online, since when, and their state'))
@@ -34,13 +44,23 @@ export function createProgram(deps: CliDeps): Command {
     .option('--all', 'walk every page')
     .action((options: ListOptions) => runList(options, deps));
 
-  addApiOptions(program.command('stats').description('count online clients and sessions, and list the edge nodes'))
-    .action((options: ApiOptions) => runStats(options, deps));
+  addApiOptions(program.command('stats').description('count online clients and sessions, and list the edge nodes')).action(
+    (options: ApiOptions) => runStats(options, deps),
+  );
 
   addApiOptions(program.command('watch').description('print presence events live, one line each, resuming after drops (Ctrl-C stops)'))
-    .option('--types <types>', 'online, offline or online,offline (default: both)')
-    .option('--after <id>', "start after this event id (an id printed with --json), or 0 for every event retained")
+    .option('--types <types>', 'online, offline or online,offline (default: both); with --channel: join, leave, update')
+    .option('--channel <name>', "follow this channel's join, leave and update events instead (repeatable)", collect, [] as string[])
+    .option('--after <id>', 'start after this event id (an id printed with --json), or 0 for every event retained')
     .action((options: WatchOptions) => runWatch(options, deps));
+
+  addApiOptions(program.command('channel').description("show a channel's occupancy and members (one row per session)"))
+    .argument('<name>', 'the channel')
+    .option('--limit <n>', 'members per page (1-1000)', wholeNumber(1, 1000), 100)
+    .option('--cursor <cursor>', 'start at this page (printed when there are more)')
+    .option('--all', 'walk every page')
+    .option('--state', "show each session's channel state")
+    .action((name: string, options: ChannelOptions) => runChannel(name, options, deps));
 
   program
     .command('connect')
@@ -50,6 +70,7 @@ export function createProgram(deps: CliDeps): Command {
     .option('--port <port>', 'its port', wholeNumber(1, 65_535), 7070)
     .option('--state <json>', 'initial state, a JSON object, e.g. \'{"status":"away"}\'')
     .addOption(new Option('--token <token>', 'token sent in HELLO (when the edge checks tokens)'))
+    .option('--join <channel>', 'join this channel on every session (repeatable)', collect, [] as string[])
     .option('--json', 'print one JSON object per line')
     .action((clientId: string, options: ConnectOptions) =>
       runConnect(clientId, { ...options, verbose: program.opts<{ verbose?: boolean }>().verbose === true }, deps),
@@ -86,4 +107,9 @@ function stackOf(error: Error): string {
     cause = cause.cause;
   }
   return text;
+}
+
+/** Commander's accumulator for a repeatable option. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

@@ -9,7 +9,10 @@ export async function runStats(options: ApiOptions, deps: CliDeps): Promise<void
     deps.out(`${JSON.stringify(stats, null, 2)}\n`);
     return;
   }
-  const totals = renderTable(['ONLINE CLIENTS', 'SESSIONS', 'NODES'], [[String(stats.onlineClients), String(stats.sessions), String(stats.nodes.length)]]);
+  const totals = renderTable(
+    ['ONLINE CLIENTS', 'SESSIONS', 'NODES'],
+    [[String(stats.onlineClients), String(stats.sessions), String(stats.nodes.length)]],
+  );
   const nodes = renderTable(
     ['NODE', 'SESSIONS', 'ALIVE', 'LAST SEEN'],
     stats.nodes.map((n) => [n.node, String(n.sessions), n.alive ? 'yes' : 'no', formatTime(n.lastSeenAt)]),

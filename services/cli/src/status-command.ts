@@ -9,7 +9,7 @@ const CONCURRENCY = 8;
 /** `presence status <clientId...>`: each client's presence; SINCE is when it came online, or when it was last seen. */
 export async function runStatus(clientIds: string[], options: ApiOptions, deps: CliDeps): Promise<void> {
   const http = apiClient(options, deps);
-  const results: ClientPresence[] = new Array(clientIds.length);
+  const results = new Array<ClientPresence>(clientIds.length);
   let next = 0;
   const worker = async () => {
     while (next < clientIds.length) {

@@ -1,12 +1,14 @@
-import type { PresenceEventType } from '@presence/client';
+import type { ChannelEventType, EventStreamOptions, PresenceEventType } from '@presence/client';
 import { apiClient, type ApiOptions } from './api-options.js';
 import type { CliDeps } from './cli-deps.js';
 import { UsageError } from './cli-error.js';
-import { formatEventLine } from './format.js';
+import { formatChannelEventLine, formatEventLine } from './format.js';
 
 export interface WatchOptions extends ApiOptions {
   types?: string;
   after?: string;
+  /** `--channel`, repeatable: the channels' events (join, leave, update) instead of the client events. */
+  channel?: string[];
 }
 
 /**
@@ -15,11 +17,12 @@ export interface WatchOptions extends ApiOptions {
  * A first connection that fails is an error (exit 1), not a retry loop.
  */
 export async function runWatch(options: WatchOptions, deps: CliDeps): Promise<void> {
-  const types = parseTypes(options.types);
+  const channels = options.channel ?? [];
+  const types = channels.length === 0 ? parseTypes(options.types) : null;
+  const channelTypes = channels.length === 0 ? null : parseChannelTypes(options.types);
   const http = apiClient(options, deps);
   let opened = false;
-  const stream = http.events({
-    ...(types !== null ? { types } : {}),
+  const streamOptions: Pick<EventStreamOptions, 'after' | 'onOpen' | 'onRetry'> = {
     ...(options.after !== undefined ? { after: options.after } : {}),
     onOpen: ({ reconnected }) => {
       opened = true;
@@ -31,7 +34,20 @@ export async function runWatch(options: WatchOptions, deps: CliDeps): Promise<vo
       deps.err(`presence: event stream interrupted (${error.message}); resuming in ${delayMs} ms\n`);
       return true;
     },
-  });
+  };
+  if (channels.length > 0) {
+    const stream = http.channelEvents({ ...streamOptions, channels, ...(channelTypes !== null ? { types: channelTypes } : {}) });
+    const unregister = deps.onStop(() => stream.close());
+    try {
+      for await (const { id, event } of stream) {
+        deps.out(options.json ? `${JSON.stringify({ id, event })}\n` : `${formatChannelEventLine(event)}\n`);
+      }
+    } finally {
+      unregister();
+    }
+    return;
+  }
+  const stream = http.events({ ...streamOptions, ...(types !== null ? { types } : {}) });
   const unregister = deps.onStop(() => stream.close());
   try {
     for await (const { id, event } of stream) {
@@ -40,6 +56,15 @@ export async function runWatch(options: WatchOptions, deps: CliDeps): Promise<vo
   } finally {
     unregister();
   }
+}
+
+function parseChannelTypes(value: string | undefined): ChannelEventType[] | null {
+  if (value === undefined) return null;
+  const types = value.split(',').map((t) => t.trim());
+  if (types.length === 0 || types.some((t) => t !== 'join' && t !== 'leave' && t !== 'update')) {
+    throw new UsageError(`with --channel, --types must list join, leave, update (got ${JSON.stringify(value)})`);
+  }
+  return [...new Set(types)] as ChannelEventType[];
 }
 
 function parseTypes(value: string | undefined): PresenceEventType[] | null {

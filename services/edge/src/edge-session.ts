@@ -1,31 +1,14 @@
-import type { Socket } from 'node:net';
 import type { OfflineReason } from '@presence/presence-store';
-import type { FrameDecoder } from '@presence/protocol';
-import type { Tracked } from './idle-tracker.js';
+import type { ChannelRequest } from './channel-ops.js';
+import type { Connection } from './connection.js';
 
-/** One accepted TCP connection and, after HELLO, its session. Plain fields: no closures per socket. */
-export interface EdgeConnection extends Tracked {
-  socket: Socket;
-  decoder: FrameDecoder;
-  phase: 'hello' | 'authenticating' | 'live' | 'closed';
-  /** Remote IP, read only when the per-address limit is on (null otherwise). */
-  address: string | null;
-  session: EdgeSession | null;
-  /** Start (monotonic ms) of the current one-second window of the frame rate limit, and its count. */
-  rateWindowStart: number;
-  rateCount: number;
-  /** Frames received while a HELLO token is being verified, handled once it is. */
-  held: Buffer[] | null;
-}
-
+/** A session: what a HELLO starts on a connection and what Redis knows of it. Plain fields: no closures per session. */
 export interface EdgeSession {
   sessionId: string;
   clientId: string;
   shard: number;
-  /** Member in the shard's deadlines set: `<sessionId>|<clientId>`. */
-  member: string;
   /** The connection that said HELLO (a session never moves to another connection). */
-  connection: EdgeConnection;
+  connection: Connection;
   /** Latest PING state (canonical JSON), or null. */
   stateJson: string | null;
   /** A state write is queued and not yet taken by a flush. */
@@ -38,4 +21,15 @@ export interface EdgeSession {
   endedWith: OfflineReason | null;
   /** Monotonic ms at which it ended locally: turned into Redis time when the end is written. */
   endedAtMono: number | null;
+  /** The token's `channels` claim (names, or `prefix*`); null: every channel (no claim, or AUTH_MODE=none). */
+  channelRules: readonly string[] | null;
+  /** Channel requests not yet sent to Redis, in order (channel-ops.ts); null when none was ever made. */
+  channelQueue: ChannelRequest[] | null;
+  /** One of its channel requests is in Redis now. */
+  channelBusy: boolean;
+  /**
+   * The channels Redis confirmed it joined (JOINED), with the state last confirmed; null before its
+   * first join. If Redis loses the session and the edge registers it again, it joins these again.
+   */
+  joined: Map<string, string | null> | null;
 }

@@ -33,13 +33,37 @@ describe('IdleTracker', () => {
   });
 
   it('stops at the first entry that cannot have expired (no full scan)', () => {
-    const tracker = new IdleTracker<ReturnType<typeof item>>(1_000, 100);
-    const many = Array.from({ length: 10_000 }, (_, i) => item(String(i)));
+    // Entries that record each read of their times: a scan that looks at an entry reads one of them.
+    const looked = new Set<string>();
+    const watched = (name: string): Tracked & { name: string } => {
+      let trackedAt = 0;
+      let lastActivity = 0;
+      return {
+        name,
+        ...UNTRACKED,
+        get trackedAt() {
+          looked.add(name);
+          return trackedAt;
+        },
+        set trackedAt(value: number) {
+          trackedAt = value;
+        },
+        get lastActivity() {
+          looked.add(name);
+          return lastActivity;
+        },
+        set lastActivity(value: number) {
+          lastActivity = value;
+        },
+      };
+    };
+    const tracker = new IdleTracker<ReturnType<typeof watched>>(1_000, 100);
+    const many = Array.from({ length: 10_000 }, (_, i) => watched(String(i)));
     many.forEach((x, i) => tracker.add(x, i));
-    let visited = 0;
-    const proxyExpire = tracker.expire(1_000 + 9);
-    visited = proxyExpire.length;
-    expect(visited).toBe(10);
+    looked.clear();
+    expect(tracker.expire(1_000 + 9).map((x) => x.name)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    // The ten expired entries and the one that stopped the walk; a full scan would look at 10,000.
+    expect([...looked].sort((a, b) => Number(a) - Number(b))).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
     expect(tracker.size).toBe(9_990);
   });
 

@@ -77,7 +77,7 @@ export class IdleTracker<T extends Tracked> {
 
   private append(item: T, trackedAt: number): void {
     item.trackedAt = trackedAt;
-    item.trackedBy = this as IdleTracker<Tracked>;
+    item.trackedBy = this;
     item.trackPrev = this.tail;
     item.trackNext = null;
     if (this.tail === null) this.head = item;

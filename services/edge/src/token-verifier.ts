@@ -29,13 +29,17 @@ function readKeyFile(variable: string, path: string): string {
   }
 }
 
+/** "rsa", "ec prime256v1", …: what a key file held, for the error message. */
+function describeKey(key: KeyObject): string {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  return `${key.asymmetricKeyType ?? 'unknown'}${curve ? ` ${curve}` : ''}`;
+}
+
 /** The one algorithm a public key may verify: RS256 for RSA, ES256 for an EC P-256 key. */
 function algorithmOf(key: KeyObject): string {
   if (key.asymmetricKeyType === 'rsa') return 'RS256';
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
-  throw new KeyConfigError(
-    `JWT_PUBLIC_KEY_FILE must hold an RSA (RS256) or EC P-256 (ES256) public key (got ${key.asymmetricKeyType ?? 'unknown'}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''})`,
-  );
+  throw new KeyConfigError(`JWT_PUBLIC_KEY_FILE must hold an RSA (RS256) or EC P-256 (ES256) public key (got ${describeKey(key)})`);
 }
 
 /** Why a token was refused; never contains the token. */
@@ -46,7 +50,14 @@ export class TokenRejected extends Error {
   }
 }
 
-export type TokenVerifier = (token: string | null, clientId: string) => Promise<void>;
+/** What a good token grants beyond its clientId. */
+export interface TokenGrant {
+  /** The `channels` claim: channel names, or `prefix*` patterns, the client may join; null without one (every channel). */
+  channels: readonly string[] | null;
+}
+
+/** Resolves with the token's grant (a verifier that grants nothing in particular may resolve with nothing). */
+export type TokenVerifier = (token: string | null, clientId: string) => Promise<TokenGrant | void>;
 
 /**
  * Checks HELLO tokens: a JWT whose `sub` is the clientId and which has an `exp` in the future,
@@ -91,6 +102,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return async (token, clientId) => {
     if (token === null) throw new TokenRejected('a token is required: HELLO <clientId> <token>');
     let sub: unknown;
+    let channels: unknown;
     try {
       const verified = await jwtVerify(token, key as Uint8Array, {
         algorithms,
@@ -98,10 +110,16 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         clockTolerance: options.clockToleranceSec,
       });
       sub = verified.payload.sub;
+      channels = verified.payload['channels'];
     } catch (error) {
       const code = (error as { code?: string }).code;
       throw new TokenRejected(code === 'ERR_JWT_EXPIRED' ? 'token expired' : 'token is not valid');
     }
     if (sub !== clientId) throw new TokenRejected('token was issued for another clientId');
+    if (channels === undefined) return { channels: null };
+    if (!Array.isArray(channels) || !channels.every((rule) => typeof rule === 'string')) {
+      throw new TokenRejected('the channels claim must be a list of channel names or prefix* patterns');
+    }
+    return { channels };
   };
 }

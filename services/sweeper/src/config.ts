@@ -31,10 +31,16 @@ export const sweeperConfigSchema = z.object({
   SWEEP_CONCURRENCY: integerVar(4, 1, 64),
   /** Shard groups, one sweep job each at a time; more lets more replicas share the work. */
   SWEEP_PARTITIONS: integerVar(2, 1, 1_024),
+  /**
+   * The channel processor drains a shard's outbox when its doorbell rings (pub/sub), and every shard
+   * this often anyway, in case one was lost (channel-outbox.ts): an idle poll is one XRANGE per shard.
+   */
+  CHANNEL_OUTBOX_INTERVAL_MS: integerVar(5_000, 10, 600_000),
+  /** Outbox entries (ended sessions) per drain call: each leaves up to MAX_CHANNELS_PER_SESSION channels. */
+  CHANNEL_OUTBOX_BATCH: integerVar(500, 1, 10_000),
   SWEEPER_HOST: hostVar('0.0.0.0'),
   /** Prometheus metrics of this replica; 0 turns the endpoint off. */
   SWEEPER_METRICS_PORT: portVar(9102),
-
 });
 
 export type SweeperConfig = z.output<typeof sweeperConfigSchema>;

@@ -10,12 +10,14 @@ export interface RedisContactOptions {
 /**
  * Decides whether expiring sessions is safe right now. After any outage that may have kept edge
  * nodes from renewing their deadlines, every deadline in Redis may have passed although the edges
- * and their clients are fine; sweeping then would "expire the world". So expiry is held off for
- * `holdoffMs` after:
+ * and their clients are fine; sweeping then would "expire the world". So expiry is held off while
+ * no probe has been answered for 3 probe periods (Redis paused, unreachable, or failing over: a
+ * probe then waits in the client's queue rather than failing), and for `holdoffMs` after:
  *   - this sweeper regained Redis after losing it (a probe failed),
  *   - Redis answered after a stall (no successful probe for 3 probe periods: paused, overloaded),
- *   - Redis restarted (its run_id changed, or its uptime is shorter than the hold-off), which covers
- *     a restart too quick for a probe to fail, and a sweeper started just after a restart.
+ *   - Redis restarted or failed over (its run_id changed: a promoted replica is another process;
+ *     or its uptime is shorter than the hold-off), which covers a restart too quick for a probe to
+ *     fail, and a sweeper started just after a restart.
  * The edges, for their part, renew all deadlines as soon as they reconnect (and register again what
  * an empty Redis lost), well within the hold-off.
  */
@@ -24,7 +26,8 @@ export class RedisContact {
   private readonly logger: Logger;
   private readonly options: RedisContactOptions;
   private holdUntil = 0;
-  private lastSuccess = 0;
+  /** When a probe was last answered (monotonic ms), null before the first. */
+  private lastSuccess: number | null = null;
   private lost = false;
   private runIds = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
@@ -48,8 +51,13 @@ export class RedisContact {
 
   /** Milliseconds expiry must still wait; 0 when sweeping is safe. */
   holdingFor(): number {
+    const now = performance.now();
     if (this.lost) return this.options.holdoffMs;
-    return Math.max(0, this.holdUntil - performance.now());
+    // A probe still waiting: Redis is away or stalled right now, before any probe could say so.
+    // (An earlier hold-off can run out meanwhile, and a sweep sent then would reach a Redis that is
+    // back, or a newly promoted replica, before the edges have renewed anything there.)
+    if (this.lastSuccess !== null && now - this.lastSuccess > 3 * this.options.probeMs) return this.options.holdoffMs;
+    return Math.max(0, this.holdUntil - now);
   }
 
   /** Something else saw Redis answer late (a sweep that waited through an outage): hold off expiry. */
@@ -74,7 +82,7 @@ export class RedisContact {
       if (this.lost) {
         this.lost = false;
         this.hold('Redis is reachable again after an outage', this.options.holdoffMs);
-      } else if (this.lastSuccess > 0 && now - this.lastSuccess > 3 * this.options.probeMs) {
+      } else if (this.lastSuccess !== null && now - this.lastSuccess > 3 * this.options.probeMs) {
         this.hold(`Redis answered after ${Math.round(now - this.lastSuccess)} ms without a reply`, this.options.holdoffMs);
       }
       for (const [node, info] of infos) {
@@ -82,7 +90,8 @@ export class RedisContact {
         const uptimeMs = Number(/uptime_in_seconds:(\d+)/.exec(info)?.[1] ?? '0') * 1000;
         const known = this.runIds.get(node);
         if (known !== undefined && known !== runId) this.hold(`Redis ${node} restarted`, this.options.holdoffMs);
-        else if (uptimeMs < this.options.holdoffMs) this.hold(`Redis ${node} started ${uptimeMs / 1000} s ago`, this.options.holdoffMs - uptimeMs);
+        else if (uptimeMs < this.options.holdoffMs)
+          this.hold(`Redis ${node} started ${uptimeMs / 1000} s ago`, this.options.holdoffMs - uptimeMs);
         this.runIds.set(node, runId);
       }
       this.lastSuccess = now;

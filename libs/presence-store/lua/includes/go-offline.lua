@@ -1,3 +1,5 @@
+--- @include "emit-event"
+
 -- The client's last session is gone: take it out of the online set, remember when it was last
 -- seen and write the offline event. Returns the event's stream id.
 --   deferred (optional): see end_session; the set writes then wait for flush_deferred.
