@@ -1,21 +1,26 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { metricValue } from '../support/metric-value.js';
 import { RedisServer } from '../support/redis-server.js';
 import { Stack } from '../support/stack.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
 
 /**
  * Redis restarts empty (no persistence) under connected clients: the edge registers its sessions
  * again, and they are back in their channels, with their latest states, without a word to them.
+ * And an edge whose channel connection comes up after the one that registers sessions.
  */
 
 let redis: RedisServer | null = null;
 let stack: Stack | null = null;
+let proxy: TcpProxy | null = null;
 const clients: WireClient[] = [];
 
 afterAll(async () => {
   for (const client of clients) client.destroy();
   await stack?.stop();
+  await proxy?.close();
   await redis?.kill();
 });
 
@@ -65,5 +70,30 @@ describe('Redis restarted empty', () => {
     // The clients heard nothing but their PONGs, and their sessions go on: a LEAVE is answered as usual.
     alice.client.send('LEAVE room:1');
     expect(await alice.client.nextLine()).toBe('LEFT room:1 1 1');
+  });
+});
+
+describe('an edge whose channel connection is slower to come up than its session writes', () => {
+  it('answers a JOIN once that connection is ready, not NACK unavailable', async () => {
+    await stack?.stop();
+    redis ??= await RedisServer.start();
+    proxy = await TcpProxy.start({ port: redis.port });
+    // Seen in CI on a just-started edge under load: the session was registered, the channel connection not yet up.
+    proxy.holdNamed(':channels');
+    stack = await Stack.start({ redisUrl: redis.url, edges: 0, sweepers: 0 });
+    const edge = await stack.addEdge({ REDIS_URL: proxy.url });
+    const { client } = await WireClient.session(edge.port, 'early');
+    clients.push(client);
+    const api = stack.apiUrl;
+    await waitFor(async () => ((await (await fetch(`${api}/v1/presence/early`)).json()) as { online: boolean }).online, {
+      what: 'the session registered in Redis',
+    });
+    client.send('JOIN room:early');
+    const answer = client.nextLine();
+    // The edge holds the JOIN for the connection; without that it answers `NACK room:early unavailable` at once, as CI saw.
+    const pending = () => metricValue(`http://127.0.0.1:${edge.env.EDGE_METRICS_PORT}/metrics`, 'presence_edge_channel_requests_pending');
+    await waitFor(async () => (await pending()) === 1, { what: 'the JOIN waiting for the channel connection' });
+    proxy.releaseNamed();
+    expect(await answer).toBe('JOINED room:early 1 1');
   });
 });

@@ -8,6 +8,8 @@ interface Pair {
   toClient: Buffer[];
   /** One end closed while the link was cut: the other hears of it when the link is back. */
   ended: boolean;
+  /** Its client sent the marker of `holdNamed` (a connection name): its bytes are held until `releaseNamed`. */
+  named: boolean;
 }
 
 /**
@@ -22,6 +24,7 @@ export class TcpProxy {
   private readonly target: { host: string; port: number };
   private readonly pairs = new Set<Pair>();
   private held = false;
+  private marker: string | null = null;
 
   private constructor(server: Server, port: number, target: { host: string; port: number }) {
     this.server = server;
@@ -64,6 +67,24 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Holds only the connections whose client sends `marker` (ioredis sends its connectionName first
+   * thing), made now or later, as if that one link were slow to come up; the others forward.
+   */
+  holdNamed(marker: string): void {
+    this.marker = marker;
+  }
+
+  /** Lets the connections `holdNamed` held go on: what they sent reaches the server, in order. */
+  releaseNamed(): void {
+    this.marker = null;
+    for (const pair of this.pairs) {
+      if (!pair.named) continue;
+      pair.named = false;
+      this.flush(pair);
+    }
+  }
+
   async close(): Promise<void> {
     this.held = false;
     for (const pair of this.pairs) {
@@ -74,10 +95,11 @@ export class TcpProxy {
   }
 
   private accept(client: Socket): void {
-    const pair: Pair = { client, upstream: null, toUpstream: [], toClient: [], ended: false };
+    const pair: Pair = { client, upstream: null, toUpstream: [], toClient: [], ended: false, named: false };
     this.pairs.add(pair);
     client.on('data', (chunk: Buffer) => {
-      if (this.held || pair.upstream === null || pair.upstream.connecting) pair.toUpstream.push(chunk);
+      if (this.marker !== null && chunk.includes(this.marker)) pair.named = true;
+      if (this.held || pair.named || pair.upstream === null || pair.upstream.connecting) pair.toUpstream.push(chunk);
       else pair.upstream.write(chunk);
     });
     const end = () => this.drop(pair);
@@ -101,7 +123,7 @@ export class TcpProxy {
   }
 
   private flush(pair: Pair): void {
-    if (this.held) return;
+    if (this.held || pair.named) return;
     const upstream = pair.upstream;
     if (upstream !== null && !upstream.connecting) for (const chunk of pair.toUpstream.splice(0)) upstream.write(chunk);
     for (const chunk of pair.toClient.splice(0)) pair.client.write(chunk);

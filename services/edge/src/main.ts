@@ -9,6 +9,7 @@ import {
   closeRedisConnection,
   createRedisConnection,
   redisTarget,
+  whenReady,
 } from '@presence/presence-store';
 import {
   createLogger,
@@ -19,6 +20,7 @@ import {
   serveMetricsOrExit,
 } from '@presence/telemetry';
 import { edgeConfigSchema, effectiveFenceAfterMs } from './config.js';
+import type { EdgeChannelStore } from './channel-ops.js';
 import { createEdgeServer } from './edge-server.js';
 import { createEdgeMetrics } from './metrics.js';
 import { originPolicy } from './origin-policy.js';
@@ -27,6 +29,8 @@ import { KeyConfigError, createTokenVerifier } from './token-verifier.js';
 
 /** How long the witness may take to answer before its silence counts as "Redis is down". */
 const WITNESS_TIMEOUT_MS = 1_000;
+/** How long channel writes wait for their connection's first 'ready' before failing fast like the others. */
+const CHANNELS_CONNECT_WAIT_MS = 5_000;
 
 const config = loadConfigOrExit(edgeConfigSchema, process.env);
 const logger = createLogger({ service: 'edge', level: config.LOG_LEVEL, node: config.NODE_ID });
@@ -58,6 +62,14 @@ const channels = new ChannelStore(channelRedis, {
   channelEventsMaxLen: config.CHANNEL_EVENTS_MAXLEN,
   updateEvents: config.CHANNEL_UPDATE_EVENTS,
 });
+// A session registered over `redis` may JOIN while this connection is still connecting (start-up,
+// under load): its writes wait for its first 'ready' instead of answering `NACK unavailable`.
+const channelsConnected = whenReady(channelRedis, CHANNELS_CONNECT_WAIT_MS);
+const edgeChannels: EdgeChannelStore = {
+  join: async (...args) => (await channelsConnected, channels.join(...args)),
+  leave: async (...args) => (await channelsConnected, channels.leave(...args)),
+  setState: async (...args) => (await channelsConnected, channels.setState(...args)),
+};
 const registry = createMetricsRegistry('edge');
 registerRedisUpGauge(registry, () => redis.ping());
 function loadTokenVerifier() {
@@ -78,7 +90,7 @@ function loadTokenVerifier() {
 const verifyToken = loadTokenVerifier();
 const edge = createEdgeServer({
   store,
-  channels,
+  channels: edgeChannels,
   verifyToken,
   logger: logger.child({ component: 'edge-server' }),
   metrics: createEdgeMetrics(registry),
