@@ -11,8 +11,15 @@ const SESSIONS = scaled(20_000, 5_000);
 const sweepIntervalMs = Number(FAST_TIMING.SWEEP_INTERVAL_MS);
 
 // One group, and jobs far longer than the test: exactly one replica holds the sweep job, and the
-// other can only take it over when the holder's lock lapses (BullMQ's stalled-job check).
-const stack = useStack({ edges: 0, sweepers: 2, api: false, env: { SWEEP_PARTITIONS: '1', SWEEP_JOB_MS: '600000' } });
+// other can only take it over when the holder's lock lapses (BullMQ's stalled-job check). Small
+// batches one shard at a time keep the backlog's sweep long enough (~1,000 calls) for the kill to
+// land in it: with the defaults a loaded CI machine once saw all 5,000 swept before the kill.
+const stack = useStack({
+  edges: 0,
+  sweepers: 2,
+  api: false,
+  env: { SWEEP_PARTITIONS: '1', SWEEP_JOB_MS: '600000', SWEEP_BATCH: '5', SWEEP_CONCURRENCY: '1' },
+});
 const { store } = useTestStore(stack);
 /** The sweepers' BullMQ queue, read to learn which replica holds the sweep job. */
 let queue: Queue;
