@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { metricValue } from '../support/metric-value.js';
 import { RedisServer } from '../support/redis-server.js';
-import { Stack } from '../support/stack.js';
+import { Stack, type EdgeProcess } from '../support/stack.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { waitFor } from '../support/wait-for.js';
 import { WireClient } from '../support/wire-client.js';
@@ -74,6 +74,9 @@ describe('Redis restarted empty', () => {
 });
 
 describe('an edge whose channel connection is slower to come up than its session writes', () => {
+  const pending = (edge: EdgeProcess) =>
+    metricValue(`http://127.0.0.1:${edge.env.EDGE_METRICS_PORT}/metrics`, 'presence_edge_channel_requests_pending');
+
   it('answers a JOIN once that connection is ready, not NACK unavailable', async () => {
     await stack?.stop();
     redis ??= await RedisServer.start();
@@ -91,9 +94,29 @@ describe('an edge whose channel connection is slower to come up than its session
     client.send('JOIN room:early');
     const answer = client.nextLine();
     // The edge holds the JOIN for the connection; without that it answers `NACK room:early unavailable` at once, as CI saw.
-    const pending = () => metricValue(`http://127.0.0.1:${edge.env.EDGE_METRICS_PORT}/metrics`, 'presence_edge_channel_requests_pending');
-    await waitFor(async () => (await pending()) === 1, { what: 'the JOIN waiting for the channel connection' });
+    await waitFor(async () => (await pending(edge)) === 1, { what: 'the JOIN waiting for the channel connection' });
     proxy.releaseNamed();
     expect(await answer).toBe('JOINED room:early 1 1');
+  });
+
+  it('after Redis restarts empty, rejoins once that connection is back, and tells the client nothing', async () => {
+    const [edge, api, live, server] = [stack?.edges[0], stack?.apiUrl, proxy, redis] as [EdgeProcess, string, TcpProxy, RedisServer];
+    const client = clients.at(-1) as WireClient;
+    // Seen in a loaded run: the session connection was back and re-registered the session first.
+    live.holdNamed(':channels');
+    await server.kill();
+    await server.start();
+    await waitFor(async () => ((await (await fetch(`${api}/v1/presence/early`)).json()) as { online: boolean }).online, {
+      timeoutMs: 15_000,
+      what: 'the session registered again',
+    });
+    // Without the wait the rejoin fails at once: `NACK room:early unavailable`, and the client is out of the room.
+    await waitFor(async () => (await pending(edge)) === 1, { what: 'the rejoin waiting for the channel connection' });
+    live.releaseNamed();
+    await waitFor(async () => ((await (await fetch(`${api}/v1/channels/room:early`)).json()) as { sessions: number }).sessions === 1, {
+      what: 'early back in room:early',
+    });
+    client.send('LEAVE room:early');
+    expect(await client.nextLine()).toBe('LEFT room:early 0 0');
   });
 });

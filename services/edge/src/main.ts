@@ -29,7 +29,7 @@ import { KeyConfigError, createTokenVerifier } from './token-verifier.js';
 
 /** How long the witness may take to answer before its silence counts as "Redis is down". */
 const WITNESS_TIMEOUT_MS = 1_000;
-/** How long channel writes wait for their connection's first 'ready' before failing fast like the others. */
+/** How long channel writes wait for their connection to be ready before failing fast like the others. */
 const CHANNELS_CONNECT_WAIT_MS = 5_000;
 
 const config = loadConfigOrExit(edgeConfigSchema, process.env);
@@ -62,13 +62,21 @@ const channels = new ChannelStore(channelRedis, {
   channelEventsMaxLen: config.CHANNEL_EVENTS_MAXLEN,
   updateEvents: config.CHANNEL_UPDATE_EVENTS,
 });
-// A session registered over `redis` may JOIN while this connection is still connecting (start-up,
-// under load): its writes wait for its first 'ready' instead of answering `NACK unavailable`.
-const channelsConnected = whenReady(channelRedis, CHANNELS_CONNECT_WAIT_MS);
+// The connections come up one by one, at start-up and after an outage: a session registered over
+// `redis` may JOIN (or, Redis having lost it, rejoin its channels) while this one is still
+// connecting. Channel writes wait for it (one wait shared by all), at most 5 s, then fail fast.
+let channelsConnecting: Promise<boolean> | null = null;
+const channelsReady = (): Promise<boolean> | null => {
+  if (channelRedis.status === 'ready') return null;
+  channelsConnecting ??= whenReady(channelRedis, CHANNELS_CONNECT_WAIT_MS).finally(() => {
+    channelsConnecting = null;
+  });
+  return channelsConnecting;
+};
 const edgeChannels: EdgeChannelStore = {
-  join: async (...args) => (await channelsConnected, channels.join(...args)),
-  leave: async (...args) => (await channelsConnected, channels.leave(...args)),
-  setState: async (...args) => (await channelsConnected, channels.setState(...args)),
+  join: async (...args) => (await channelsReady(), channels.join(...args)),
+  leave: async (...args) => (await channelsReady(), channels.leave(...args)),
+  setState: async (...args) => (await channelsReady(), channels.setState(...args)),
 };
 const registry = createMetricsRegistry('edge');
 registerRedisUpGauge(registry, () => redis.ping());
